@@ -1,0 +1,55 @@
+# weft: build, generate, lint and test. `make test` is what CI runs.
+GO           ?= go
+BIN          := $(CURDIR)/.bin
+STATICCHECK  := $(BIN)/staticcheck
+PROTOC_GEN_GO:= $(BIN)/protoc-gen-go
+STATICCHECK_VERSION   := v0.8.2
+PROTOC_GEN_GO_VERSION := v1.36.12
+# -race everywhere: every package here is small enough for it on 2 cores.
+TEST_FLAGS   ?= -race -count=1 -timeout 15m
+
+.PHONY: all build test lint vet staticcheck fmt-check gen gen-check tools bench demo clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN)/ ./cmd/...
+
+$(STATICCHECK):
+	GOBIN=$(BIN) GOFLAGS= $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+
+$(PROTOC_GEN_GO):
+	GOBIN=$(BIN) GOFLAGS= $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
+
+tools: $(STATICCHECK) $(PROTOC_GEN_GO)
+
+# Regenerate Go code from api/proto (needs protoc: apt-get install protobuf-compiler).
+gen: $(PROTOC_GEN_GO)
+	PATH=$(BIN):$$PATH protoc -I api/proto --go_out=api/gen --go_opt=paths=source_relative \
+		$$(cd api/proto && find . -name '*.proto' | sed 's|^\./||')
+
+# Fails when the committed generated code is not what `make gen` writes.
+gen-check: gen
+	@git diff --exit-code -- api/gen || { echo "api/gen is stale: run 'make gen' and commit"; exit 1; }
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+
+staticcheck: $(STATICCHECK)
+	$(STATICCHECK) ./...
+
+lint: fmt-check vet staticcheck
+
+# The whole suite: lint, generated code current, every test with -race.
+test: lint gen-check
+	$(GO) test $(TEST_FLAGS) ./...
+
+# Benchmarks against the direct baseline and an HAProxy pair (see bench/README.md).
+bench: build
+	bash bench/run.sh
+
+clean:
+	rm -rf $(BIN)

@@ -1,0 +1,108 @@
+package backend
+
+import (
+	"fmt"
+	"net/http"
+	"net/netip"
+	"sync/atomic"
+
+	"github.com/weft-mesh/weft/internal/proxy/balance"
+	"github.com/weft-mesh/weft/internal/proxy/config"
+)
+
+// Backend is one service's endpoints and balancer for one config generation.
+type Backend struct {
+	Service *config.Service
+	*shared
+}
+
+// shared is what generations of the same service have in common: the
+// balancer, and the newest endpoint set, which connections of an older
+// generation see too (the balancer only hands out current endpoints).
+type shared struct {
+	bal *balance.Balancer
+	eps atomic.Pointer[map[string]config.Endpoint] // by balancer key (Endpoint.Address)
+}
+
+// New builds the backend of svc. When prev (the same service in the previous
+// config) uses the same policy, its balancer is kept and updated in place.
+func New(svc *config.Service, prev *Backend) (*Backend, error) {
+	policy, err := balance.ParsePolicy(svc.Policy)
+	if err != nil {
+		return nil, fmt.Errorf("service %s: %w", svc.Name, err)
+	}
+	b := &Backend{Service: svc}
+	if prev != nil && prev.Service.Policy == svc.Policy {
+		b.shared = prev.shared
+	} else {
+		b.shared = &shared{bal: balance.New(policy, balance.Options{})}
+	}
+	eps := make(map[string]config.Endpoint, len(svc.Endpoints))
+	list := make([]balance.Endpoint, 0, len(svc.Endpoints))
+	for _, ep := range svc.Endpoints {
+		key := ep.Address.String()
+		eps[key] = ep
+		list = append(list, balance.Endpoint{Addr: key, Weight: ep.Weight, Zone: ep.Zone})
+	}
+	if old := b.eps.Load(); old != nil {
+		// Until the balancer has the new set, it may still hand out an old
+		// endpoint: keep both sets visible for that moment.
+		union := make(map[string]config.Endpoint, len(*old)+len(eps))
+		for k, v := range *old {
+			union[k] = v
+		}
+		for k, v := range eps {
+			union[k] = v
+		}
+		b.eps.Store(&union)
+	}
+	b.bal.Update(list)
+	b.eps.Store(&eps)
+	return b, nil
+}
+
+// Pick chooses an endpoint for a request or connection. The returned Pick
+// must be finished with Done.
+func (b *Backend) Pick(k balance.Key) (config.Endpoint, *balance.Pick, error) {
+	p, err := b.bal.Pick(k)
+	if err != nil {
+		return config.Endpoint{}, nil, fmt.Errorf("service %s has no endpoints: %w", b.Service.Name, err)
+	}
+	ep, ok := (*b.eps.Load())[p.Addr]
+	if !ok {
+		// A newer config removed the endpoint between Pick and here.
+		p.Done(0, nil)
+		return config.Endpoint{}, nil, fmt.Errorf("service %s: endpoint %s was just removed", b.Service.Name, p.Addr)
+	}
+	return ep, p, nil
+}
+
+// Stats is the balancer's view of the endpoints, for the config dump.
+func (b *Backend) Stats() []balance.EndpointStats { return b.bal.Endpoints() }
+
+// RequestKey is the hash key of an HTTP request under the service's
+// ring-hash settings.
+func (b *Backend) RequestKey(r *http.Request, client netip.AddrPort) balance.Key {
+	h := b.Service.HashOn
+	switch {
+	case h.Header != "":
+		if v := r.Header.Get(h.Header); v != "" {
+			return balance.Key{HashKey: v, HasHashKey: true}
+		}
+	case h.Cookie != "":
+		if c, err := r.Cookie(h.Cookie); err == nil {
+			return balance.Key{HashKey: c.Value, HasHashKey: true}
+		}
+	case h.SourceIP:
+		return b.ConnKey(client)
+	}
+	return balance.Key{}
+}
+
+// ConnKey is the hash key of a TCP connection: only source_ip applies.
+func (b *Backend) ConnKey(client netip.AddrPort) balance.Key {
+	if b.Service.HashOn.SourceIP && client.IsValid() {
+		return balance.Key{HashKey: client.Addr().String(), HasHashKey: true}
+	}
+	return balance.Key{}
+}

@@ -1,0 +1,101 @@
+package command
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"runtime/debug"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/weft-mesh/weft/internal/proxy/config"
+	"github.com/weft-mesh/weft/internal/proxy/sidecar"
+)
+
+// New returns the weft-proxy root command.
+func New() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "weft-proxy",
+		Short:         "weft's sidecar proxy: mTLS, load balancing and golden metrics for one workload",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.AddCommand(runCmd(), checkCmd(), versionCmd())
+	return root
+}
+
+func runCmd() *cobra.Command {
+	var path, level, format string
+	c := &cobra.Command{
+		Use:   "run",
+		Short: "Run the proxy with the config file given by --config (reloaded when it changes)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := newLogger(cmd.ErrOrStderr(), level, format)
+			if err != nil {
+				return err
+			}
+			return sidecar.Run(cmd.Context(), sidecar.Options{ConfigPath: path, Logger: log})
+		},
+	}
+	c.Flags().StringVarP(&path, "config", "c", envOr("WEFT_PROXY_CONFIG", "/etc/weft/proxy.yaml"), "ProxyConfig file, YAML or JSON (env WEFT_PROXY_CONFIG)")
+	c.Flags().StringVar(&level, "log-level", envOr("WEFT_PROXY_LOG_LEVEL", "info"), "debug, info, warn or error")
+	c.Flags().StringVar(&format, "log-format", envOr("WEFT_PROXY_LOG_FORMAT", "json"), "json or text")
+	return c
+}
+
+func checkCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "check-config FILE",
+		Short: "Validate a config file and report every problem, without running",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := config.LoadFile(args[0])
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: valid (version %q, %d services)\n", args[0], c.Version, len(c.Services))
+			return nil
+		},
+	}
+}
+
+func versionCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the build version",
+		Args:  cobra.NoArgs,
+		Run: func(cmd *cobra.Command, _ []string) {
+			v := "(devel)"
+			if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+				v = bi.Main.Version
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), "weft-proxy", v)
+		},
+	}
+}
+
+func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: use debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch strings.ToLower(format) {
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	default:
+		return nil, fmt.Errorf("--log-format %q: use json or text", format)
+	}
+}
+
+func envOr(key, def string) string {
+	if v, ok := os.LookupEnv(key); ok {
+		return v
+	}
+	return def
+}

@@ -1,0 +1,176 @@
+package httpproxy
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httputil"
+	"sync"
+	"time"
+
+	"github.com/weft-mesh/weft/internal/proxy/metrics"
+	"github.com/weft-mesh/weft/internal/proxy/tcpproxy"
+)
+
+// forwardedHeaders are left exactly as the client sent them: a transparent
+// mesh neither adds nor strips X-Forwarded-* (ReverseProxy's Rewrite mode
+// removes them, so they are copied back).
+var forwardedHeaders = [...]string{"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto"}
+
+// Env is what every handler shares.
+type Env struct {
+	Up        *Upstreams
+	Metrics   *metrics.Metrics
+	Log       *slog.Logger
+	AccessLog bool
+	// TCPIdle bounds tunnels (CONNECT, and Upgrade through the peer).
+	TCPIdle tcpproxy.Options
+}
+
+// exchange is one request on its way through the proxy.
+type exchange struct {
+	env    *Env
+	start  time.Time
+	grpc   bool
+	labels metrics.Labels
+	sw     *statusWriter
+	tt     timedTransport
+}
+
+// forward sends r to target (host:port) through rt, with rewrite adjusting
+// the outbound request, and answers w. It returns the upstream error, if any.
+func (x *exchange) forward(w http.ResponseWriter, r *http.Request, target string, rt http.RoundTripper, rewrite func(out *http.Request)) error {
+	x.tt.rt = rt
+	rp := httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			for _, h := range forwardedHeaders {
+				if v, ok := pr.In.Header[h]; ok {
+					pr.Out.Header[h] = v
+				}
+			}
+			pr.Out.URL.Scheme = "http"
+			pr.Out.URL.Host = target
+			if rewrite != nil {
+				rewrite(pr.Out)
+			}
+		},
+		Transport:     &x.tt,
+		FlushInterval: -1,
+		ErrorLog:      slog.NewLogLogger(x.env.Log.Handler(), slog.LevelDebug),
+		ModifyResponse: func(resp *http.Response) error {
+			if x.grpc {
+				trailersOnlyToTrailers(resp)
+			}
+			if r.ProtoMajor == 2 && r.Body != nil && r.Body != http.NoBody {
+				resp.Body = &endsRequest{ReadCloser: resp.Body, req: r.Body}
+			}
+			return nil
+		},
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			upstreamError(w, r, x.grpc, err)
+		},
+	}
+	rp.ServeHTTP(w, r)
+	return x.tt.err
+}
+
+// withGRPCDeadline honours a gRPC call's grpc-timeout: the proxy gives up
+// (DEADLINE_EXCEEDED) when the client would, and the header travels on
+// unchanged, so the next hop honours it too.
+func withGRPCDeadline(r *http.Request) (*http.Request, context.CancelFunc) {
+	d, ok := parseGRPCTimeout(r.Header.Get("Grpc-Timeout"))
+	if !ok {
+		return r, func() {}
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), d)
+	return r.WithContext(ctx), cancel
+}
+
+// done records the exchange in metrics and, when switched on, the access log.
+func (x *exchange) done(r *http.Request, upstream string, err error) {
+	end := time.Now()
+	total := end.Sub(x.start)
+	var inProxy time.Duration
+	if !x.tt.start.IsZero() {
+		inProxy = x.tt.start.Sub(x.start)
+		if !x.sw.wroteAt.IsZero() && x.sw.wroteAt.After(x.tt.header) {
+			inProxy += x.sw.wroteAt.Sub(x.tt.header)
+		}
+	}
+	grpcStatus := ""
+	if x.grpc {
+		grpcStatus = x.sw.grpcStatus()
+	}
+	status := x.sw.status
+	if status == 499 {
+		status = 0
+	}
+	x.env.Metrics.RequestDone(x.labels, status, grpcStatus, total, inProxy)
+	if x.env.AccessLog {
+		attrs := []slog.Attr{
+			slog.String("direction", x.labels.Direction),
+			slog.String("service", x.labels.Service),
+			slog.String("peer", x.labels.Peer),
+			slog.String("method", r.Method),
+			slog.String("authority", r.Host),
+			slog.String("path", r.URL.Path),
+			slog.String("proto", r.Proto),
+			slog.String("upstream", upstream),
+			slog.Int("status", x.sw.status),
+			slog.Duration("duration", total),
+			slog.Duration("in_proxy", inProxy),
+		}
+		if grpcStatus != "" {
+			attrs = append(attrs, slog.String("grpc_status", grpcStatus))
+		}
+		if err != nil {
+			attrs = append(attrs, slog.String("error", err.Error()))
+		}
+		x.env.Log.LogAttrs(r.Context(), slog.LevelInfo, "access", attrs...)
+	}
+}
+
+// grpcStatusHeaders end a gRPC call; in a trailers-only response they come
+// in the headers.
+var grpcStatusHeaders = [...]string{"Grpc-Status", "Grpc-Message", "Grpc-Status-Details-Bin"}
+
+// trailersOnlyToTrailers turns a gRPC trailers-only response (status in the
+// headers, no body) into headers plus trailers. ReverseProxy flushes
+// headers as soon as they are written (FlushInterval -1, needed for
+// streaming), so the headers would leave without END_STREAM and the client
+// would see a stream with no trailers. The status, message and details are
+// carried unchanged.
+func trailersOnlyToTrailers(resp *http.Response) {
+	if resp.Header.Get("Grpc-Status") == "" {
+		return
+	}
+	if resp.Trailer == nil {
+		resp.Trailer = http.Header{}
+	}
+	for _, h := range grpcStatusHeaders {
+		if v, ok := resp.Header[h]; ok {
+			resp.Trailer[h] = v
+			delete(resp.Header, h)
+		}
+	}
+}
+
+// endsRequest closes the client's HTTP/2 request body once the upstream's
+// response has ended. An upstream may finish a stream while the client is
+// still sending (a gRPC server returning a status mid-stream); the HTTP/2
+// transport then waits for its request-body copy, which ReverseProxy shields
+// from Close, and the exchange would hang until the client gave up.
+type endsRequest struct {
+	io.ReadCloser
+	req  io.Closer
+	once sync.Once
+}
+
+func (b *endsRequest) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err == io.EOF {
+		b.once.Do(func() { b.req.Close() })
+	}
+	return n, err
+}

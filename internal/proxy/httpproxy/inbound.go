@@ -1,0 +1,114 @@
+package httpproxy
+
+import (
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+
+	"github.com/weft-mesh/weft/internal/proxy/config"
+	"github.com/weft-mesh/weft/internal/proxy/h1guard"
+	"github.com/weft-mesh/weft/internal/proxy/metrics"
+)
+
+// InboundConn describes the connection inbound requests arrive on.
+type InboundConn struct {
+	// Peer is the verified identity of the calling proxy; zero for a
+	// plaintext client outside the mesh.
+	Peer spiffeid.ID
+	// Port is the original destination port (transparent mode, or a
+	// plaintext connection); 0 when each request names it (explicit mode).
+	Port uint16
+	// Inbound holds the per-port settings and the application's host.
+	Inbound *config.Inbound
+}
+
+// Inbound returns the handler for requests arriving for the local
+// application on c.
+func (e *Env) Inbound(c InboundConn) http.Handler {
+	return &inbound{env: e, c: c, peer: c.Peer.String(), appHost: netip.MustParseAddr(c.Inbound.AppHost)}
+}
+
+type inbound struct {
+	env     *Env
+	c       InboundConn
+	peer    string
+	appHost netip.Addr
+}
+
+func (h *inbound) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	x := &exchange{
+		env:    h.env,
+		start:  time.Now(),
+		grpc:   isGRPC(r),
+		labels: metrics.Labels{Direction: "inbound", Peer: h.peer, Route: "default"},
+		sw:     &statusWriter{ResponseWriter: w, closeOnFail: isUpgrade(r)},
+	}
+	w = x.sw
+	if reason := h1guard.Reason(r); reason != "" {
+		rejectAmbiguous(w, r, reason)
+		x.done(r, "", nil)
+		return
+	}
+	meshed := !h.c.Peer.IsZero()
+	port := h.c.Port
+	var origProto string
+	if meshed {
+		origProto = r.Header.Get(HeaderOrigProto)
+		if port == 0 {
+			p, err := strconv.ParseUint(r.Header.Get(HeaderDstPort), 10, 16)
+			if err != nil || p == 0 {
+				proxyError(w, r, x.grpc, http.StatusBadRequest, grpcInvalidArgument, "request from peer proxy carries no valid "+HeaderDstPort+" header; upgrade the calling weft-proxy")
+				x.done(r, "", nil)
+				return
+			}
+			port = uint16(p)
+		}
+	}
+	stripMeshHeaders(r.Header)
+	x.labels.Service = strconv.Itoa(int(port))
+	ps := h.c.Inbound.Port(port)
+	if ps.Skip {
+		proxyError(w, r, x.grpc, http.StatusForbidden, grpcUnavailable, "port "+x.labels.Service+" is skipped by this proxy's inbound configuration")
+		x.done(r, "", nil)
+		return
+	}
+	r, cancel := withGRPCDeadline(r)
+	defer cancel()
+	target := netip.AddrPortFrom(h.appHost, ps.AppPort).String()
+
+	var err error
+	if r.Method == http.MethodConnect {
+		up, derr := h.env.Up.dial(r.Context(), target)
+		if err = derr; err == nil {
+			err = tunnel(w, r, up, h.env.TCPIdle)
+		} else {
+			upstreamError(w, r, false, err)
+		}
+	} else {
+		err = x.forward(w, r, target, h.appTransport(r, ps, origProto), nil)
+	}
+	x.done(r, target, err)
+}
+
+// appTransport speaks to the application in the protocol the original
+// client spoke, unless the port's protocol is pinned.
+func (h *inbound) appTransport(r *http.Request, ps config.InboundPort, origProto string) http.RoundTripper {
+	h1 := r.ProtoMajor == 1 || strings.HasPrefix(origProto, "HTTP/1")
+	switch ps.Protocol {
+	case config.HTTP1:
+		h1 = true
+	case config.HTTP2, config.GRPC:
+		h1 = false
+	}
+	if h1 {
+		return h.env.Up.Plain(appLimits)
+	}
+	return h.env.Up.H2C()
+}
+
+// appLimits pool the connections to the local application.
+var appLimits = PoolLimits{MaxConnections: 0, MaxIdle: 64, IdleTimeout: 90 * time.Second}

@@ -1,0 +1,246 @@
+package sidecar
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/net/http2"
+
+	"github.com/weft-mesh/weft/internal/proxy/admin"
+	"github.com/weft-mesh/weft/internal/proxy/config"
+	"github.com/weft-mesh/weft/internal/proxy/httpproxy"
+	"github.com/weft-mesh/weft/internal/proxy/metrics"
+	"github.com/weft-mesh/weft/internal/proxy/tlsid"
+)
+
+// Options configure Run.
+type Options struct {
+	// ConfigPath is the YAML or JSON ProxyConfig file; it is watched.
+	ConfigPath string
+	Logger     *slog.Logger
+	// ConfigPoll is how often the config file is re-read in case no file
+	// event arrives. Default 5s.
+	ConfigPoll time.Duration
+	// Ready, when not nil, receives the admin address once every listener
+	// is open (tests and scripts wait on it).
+	Ready chan<- string
+}
+
+// Proxy is a running weft-proxy.
+type Proxy struct {
+	log     *slog.Logger
+	opts    Options
+	metrics *metrics.Metrics
+	up      *httpproxy.Upstreams
+	state   atomic.Pointer[state]
+	tls     atomic.Pointer[tlsid.Source]
+
+	// mu guards the listener set and the reload sequence.
+	mu        sync.Mutex
+	listeners map[listenerKey]*listener
+
+	conns    connSet
+	draining atomic.Bool
+	stop     chan struct{} // closed by POST /shutdown
+	stopOnce sync.Once
+
+	// One HTTP/1 and one HTTP/2 server per direction: connections are handed
+	// to them one at a time after protocol detection.
+	h1 map[direction]*http.Server
+	h2 map[direction]*http2.Server
+	hl map[direction]*connListener
+}
+
+// Run starts the proxy and blocks until ctx is done (SIGTERM) or POST
+// /shutdown arrives, then drains: listeners close, in-flight requests get
+// the configured drain time to finish, and Run returns.
+func Run(ctx context.Context, opts Options) error {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.ConfigPoll <= 0 {
+		opts.ConfigPoll = 5 * time.Second
+	}
+	cfg, err := config.LoadFile(opts.ConfigPath)
+	if err != nil {
+		return err
+	}
+	p := &Proxy{
+		log:       opts.Logger,
+		opts:      opts,
+		metrics:   metrics.New(metrics.Options{}),
+		listeners: map[listenerKey]*listener{},
+		stop:      make(chan struct{}),
+	}
+	p.up = httpproxy.NewUpstreams(cfg.Timeouts.Connect, p.tls.Load)
+	if cfg.TLS != nil {
+		src, err := tlsid.Load(tlsid.Files(*cfg.TLS))
+		if err != nil {
+			return fmt.Errorf("loading the proxy's certificate: %w", err)
+		}
+		p.tls.Store(src)
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	p.startServers(runCtx, cfg)
+	if err := p.apply(runCtx, cfg); err != nil {
+		p.closeListeners()
+		return err
+	}
+
+	var wg sync.WaitGroup
+	adminErr := make(chan error, 1)
+	if err := p.startAdmin(runCtx, &wg, cfg.AdminAddress, adminErr); err != nil {
+		p.closeListeners()
+		return err
+	}
+	wg.Go(func() {
+		if err := config.Watch(runCtx, opts.ConfigPath, opts.ConfigPoll, p.log, func() { p.reload(runCtx) }); err != nil {
+			p.log.Error("config watch stopped; the running config stays", "error", err)
+		}
+	})
+	if src := p.tls.Load(); src != nil {
+		wg.Go(func() { p.watchTLS(runCtx, src) })
+	}
+	p.log.Info("proxy started", "version", cfg.Version, "admin", cfg.AdminAddress, "identity", p.identity())
+	if opts.Ready != nil {
+		opts.Ready <- cfg.AdminAddress
+	}
+
+	select {
+	case <-ctx.Done():
+		p.log.Info("shutdown requested by signal; draining")
+	case <-p.stop:
+		p.log.Info("shutdown requested on the admin server; draining")
+	case err := <-adminErr:
+		p.log.Error("admin server failed; draining", "error", err)
+	}
+	p.drain(p.state.Load().cfg.Timeouts.Drain)
+	cancel()
+	wg.Wait()
+	p.log.Info("proxy stopped")
+	return nil
+}
+
+func (p *Proxy) identity() string {
+	if src := p.tls.Load(); src != nil {
+		return src.ID().String()
+	}
+	return ""
+}
+
+// apply swaps cfg in: it builds the new state, opens listeners the new config
+// adds and closes those it drops. On error nothing changes.
+func (p *Proxy) apply(ctx context.Context, cfg *config.Compiled) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	s, err := p.newState(cfg, p.state.Load())
+	if err != nil {
+		return err
+	}
+	if err := p.reconcileListeners(ctx, cfg); err != nil {
+		return err
+	}
+	p.state.Store(s)
+	p.metrics.ConfigInfo(cfg.Version)
+	p.up.Retain(func(k httpproxy.PeerKey) bool {
+		for _, svc := range cfg.Services {
+			for _, ep := range svc.Endpoints {
+				if ep.Meshed() && ep.Dial() == k.Addr && ep.Identity == k.ID {
+					return true
+				}
+			}
+		}
+		return false
+	})
+	return nil
+}
+
+// reload re-reads the config file and swaps it in when it is valid; an
+// invalid file is reported and the running config stays.
+func (p *Proxy) reload(ctx context.Context) {
+	cfg, err := config.LoadFile(p.opts.ConfigPath)
+	if err == nil {
+		err = p.reloadTLS(cfg)
+	}
+	if err == nil {
+		err = p.apply(ctx, cfg)
+	}
+	if err != nil {
+		p.metrics.ConfigRejected()
+		p.log.Error("config rejected; keeping the running config", "path", p.opts.ConfigPath, "running_version", p.state.Load().cfg.Version, "error", err)
+		return
+	}
+	p.log.Info("config reloaded", "version", cfg.Version)
+}
+
+// reloadTLS loads new certificate files when the config names other ones.
+func (p *Proxy) reloadTLS(cfg *config.Compiled) error {
+	cur := p.tls.Load()
+	switch {
+	case cfg.TLS == nil && cur == nil:
+		return nil
+	case cfg.TLS == nil:
+		return errors.New("tls: the running proxy has a certificate and the new config drops it; restart the proxy to run without mTLS")
+	case cur != nil && cur.Files() == tlsid.Files(*cfg.TLS):
+		return nil
+	}
+	src, err := tlsid.Load(tlsid.Files(*cfg.TLS))
+	if err != nil {
+		return fmt.Errorf("loading the proxy's certificate: %w", err)
+	}
+	p.tls.Store(src)
+	return nil
+}
+
+func (p *Proxy) watchTLS(ctx context.Context, src *tlsid.Source) {
+	err := src.Watch(ctx, p.log, func(err error) {
+		if err != nil {
+			p.metrics.ConfigRejected()
+		}
+	})
+	if err != nil {
+		p.log.Error("certificate watch stopped; the loaded certificate stays", "error", err)
+	}
+}
+
+func (p *Proxy) startAdmin(ctx context.Context, wg *sync.WaitGroup, addr string, errc chan<- error) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("admin.address %s: %w", addr, err)
+	}
+	wg.Go(func() {
+		err := admin.Serve(ctx, ln, admin.Options{
+			Metrics:    p.metrics,
+			Ready:      p.ready,
+			ConfigDump: p.configDump,
+			Shutdown:   p.requestStop,
+			Logger:     p.log,
+		})
+		if err != nil {
+			errc <- err
+		}
+	})
+	return nil
+}
+
+func (p *Proxy) requestStop() { p.stopOnce.Do(func() { close(p.stop) }) }
+
+// ready is the /ready check: not while draining, and not with an expired
+// certificate (mTLS peers would refuse every connection).
+func (p *Proxy) ready() error {
+	if p.draining.Load() {
+		return errors.New("draining")
+	}
+	if src := p.tls.Load(); src != nil && time.Now().After(src.NotAfter()) {
+		return fmt.Errorf("certificate %s expired at %s; renew %s", src.ID(), src.NotAfter().Format(time.RFC3339), src.Files().CertFile)
+	}
+	return nil
+}
