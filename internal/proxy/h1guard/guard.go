@@ -2,6 +2,7 @@ package h1guard
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -42,12 +43,15 @@ func Reason(r *http.Request) string {
 }
 
 // Tunnel reports whether the guard stopped validating the connection after
-// passing on r: r has an Upgrade header field (whatever its value) or the
-// CONNECT method. A handler that does not tunnel such a request must close
-// the connection after responding to it (for example by setting the
-// "Connection: close" response header), since the guard no longer checks the
-// requests that might follow.
+// passing on r: r was not refused and has an Upgrade header field (whatever
+// its value) or the CONNECT method. A handler that does not tunnel such a
+// request must close the connection after responding to it (for example by
+// setting the "Connection: close" response header), since the guard no
+// longer checks the requests that might follow.
 func Tunnel(r *http.Request) bool {
+	if Reason(r) != "" {
+		return false
+	}
 	if r.Method == http.MethodConnect {
 		return true
 	}
@@ -183,14 +187,15 @@ func (c *Conn) ReadFrom(r io.Reader) (int64, error) {
 // writerOnly hides a Writer's ReadFrom method from io.Copy.
 type writerOnly struct{ io.Writer }
 
-// CloseWrite half-closes the wrapped connection, if it supports that, so
-// that the HTTP server can avoid resetting a connection it refuses while the
-// client is still sending.
+// CloseWrite half-closes the wrapped connection, so that the HTTP server
+// can avoid resetting a connection it refuses while the client is still
+// sending. It returns errors.ErrUnsupported if the wrapped connection has no
+// CloseWrite method.
 func (c *Conn) CloseWrite() error {
 	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
 		return cw.CloseWrite()
 	}
-	return nil
+	return errors.ErrUnsupported
 }
 
 // fill reads more of a request head from the wrapped connection into buf.

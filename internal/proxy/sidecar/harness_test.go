@@ -238,3 +238,8 @@ func serve(t *testing.T, h http.Handler) string {
 	t.Cleanup(func() { srv.Close() })
 	return ln.Addr().String()
 }
+
+func readFile(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	return string(b), err
+}

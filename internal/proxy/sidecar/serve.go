@@ -81,7 +81,7 @@ func (p *Proxy) serveTransparentOutbound(ctx context.Context, l *listener, c *ne
 		b = s.backends[svc.Name]
 		proto = svc.Protocol
 	}
-	p.serveOutbound(ctx, s, c, b, dst, proto)
+	p.serveOutbound(ctx, s, c, b, dst, dst.Port(), proto)
 }
 
 // serveExplicitOutbound handles a connection to a port mapped to a service.
@@ -92,12 +92,14 @@ func (p *Proxy) serveExplicitOutbound(ctx context.Context, l *listener, c *net.T
 		c.Close() // the listener is being closed by a new config
 		return
 	}
-	p.serveOutbound(ctx, s, c, s.backends[e.Service.Name], netip.AddrPort{}, e.Protocol)
+	// Detection remembers server-first ports; an explicit listener's own
+	// port stands for its service.
+	p.serveOutbound(ctx, s, c, s.backends[e.Service.Name], netip.AddrPort{}, l.addr.Port(), e.Protocol)
 }
 
-func (p *Proxy) serveOutbound(ctx context.Context, s *state, c *net.TCPConn, b *backend.Backend, dst netip.AddrPort, proto config.Protocol) {
+func (p *Proxy) serveOutbound(ctx context.Context, s *state, c *net.TCPConn, b *backend.Backend, dst netip.AddrPort, port uint16, proto config.Protocol) {
 	client := addrPort(c.RemoteAddr())
-	conn, detected := p.detect(ctx, s, "outbound", c, dst.Port(), proto)
+	conn, detected := p.detect(ctx, s, "outbound", c, port, proto)
 	if conn == nil {
 		return
 	}
@@ -117,6 +119,10 @@ func (p *Proxy) detect(ctx context.Context, s *state, dir string, c net.Conn, po
 	if pinned != config.Detect {
 		p.metrics.DetectResult(dir, string(pinned), false)
 		return c, pinned
+	}
+	if s.detector.IsOpaquePort(port) || s.detector.Remembered(port) {
+		p.metrics.DetectSkipped(dir)
+		return c, config.Opaque
 	}
 	res, conn, err := s.detector.Detect(ctx, c, port)
 	if err != nil {

@@ -1,0 +1,188 @@
+package sidecar_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/weft-mesh/weft/internal/proxy/sidecar"
+	"github.com/weft-mesh/weft/internal/proxy/tlsid/tlstest"
+)
+
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func TestBadConfigKeepsLastGood(t *testing.T) {
+	p := startPair(t, []app{{name: "web", addr: echoApp(t)}}, "")
+	if code, _ := get(t, p.url("web", "/")); code != 200 {
+		t.Fatalf("before reload: %d", code)
+	}
+	good, err := readFile(p.clientCfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []string{
+		"{not yaml",
+		strings.Replace(good, "service: web", "service: nowhere", 1),
+		strings.Replace(good, "detection:", "unknown_field: 1\ndetection:", 1),
+	} {
+		before, _ := metric(t, p.clientAdm, "weft_proxy_config_rejected_total")
+		writeFile(t, p.clientCfg, bad)
+		eventually(t, "the bad config is rejected", func() bool {
+			v, _ := metric(t, p.clientAdm, "weft_proxy_config_rejected_total")
+			return v > before
+		})
+		if code, _ := get(t, p.url("web", "/")); code != 200 {
+			t.Fatalf("after a bad config the proxy stopped serving: %d", code)
+		}
+	}
+
+	// A good config is swapped in live, listeners included.
+	next := strings.Replace(good, "version: client-1", "version: client-2", 1)
+	p.listen["web2"] = freeAddr(t)
+	next = strings.Replace(next, "outbound:\n  explicit:\n", "outbound:\n  explicit:\n  - {address: \""+p.listen["web2"]+"\", service: web}\n", 1)
+	writeFile(t, p.clientCfg, next)
+	eventually(t, "the new config is running", func() bool {
+		_, dump := get(t, "http://"+p.clientAdm+"/config_dump")
+		return strings.Contains(dump, `"version": "client-2"`)
+	})
+	if code, _ := get(t, p.url("web2", "/")); code != 200 {
+		t.Fatalf("new explicit listener: %d", code)
+	}
+	if code, _ := get(t, p.url("web", "/")); code != 200 {
+		t.Fatalf("old listener after reload: %d", code)
+	}
+}
+
+func TestAdminEndpoints(t *testing.T) {
+	p := startPair(t, []app{{name: "web", addr: echoApp(t)}}, "")
+	if code, body := get(t, "http://"+p.clientAdm+"/ready"); code != 200 {
+		t.Fatalf("/ready: %d %s", code, body)
+	}
+	if code, _ := get(t, "http://"+p.clientAdm+"/live"); code != 200 {
+		t.Fatalf("/live: %d", code)
+	}
+	code, body := get(t, "http://"+p.clientAdm+"/config_dump")
+	if code != 200 {
+		t.Fatalf("/config_dump: %d", code)
+	}
+	var dump struct {
+		Identity struct {
+			SPIFFEID string `json:"spiffe_id"`
+		} `json:"identity"`
+		Listeners []string `json:"listeners"`
+		Services  []struct {
+			Name      string `json:"name"`
+			Endpoints []struct {
+				Address string `json:"address"`
+			} `json:"endpoints"`
+		} `json:"services"`
+	}
+	if err := json.Unmarshal([]byte(body), &dump); err != nil {
+		t.Fatalf("config_dump is not JSON: %v", err)
+	}
+	if dump.Identity.SPIFFEID != clientID || len(dump.Services) != 1 || len(dump.Services[0].Endpoints) != 1 || len(dump.Listeners) != 1 {
+		t.Fatalf("config_dump does not describe the running proxy: %s", body)
+	}
+	if strings.Contains(body, "PRIVATE KEY") {
+		t.Fatal("config_dump leaks key material")
+	}
+}
+
+func TestWrongPeerIdentityRefused(t *testing.T) {
+	p := startPair(t, []app{{name: "web", addr: echoApp(t)}}, "")
+	good, _ := readFile(p.clientCfg)
+	// The client now expects another identity at the same peer.
+	writeFile(t, p.clientCfg, strings.Replace(strings.Replace(good, serverID, "spiffe://test.weft/ns/default/sa/impostor", 1), "client-1", "client-2", 1))
+	eventually(t, "the new config is running", func() bool {
+		_, dump := get(t, "http://"+p.clientAdm+"/config_dump")
+		return strings.Contains(dump, `"version": "client-2"`)
+	})
+	resp, err := http.Get(p.url("web", "/"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	reason := resp.Header.Get("Weft-Proxy-Error")
+	if resp.StatusCode != http.StatusBadGateway || !strings.Contains(reason, "impostor") || !strings.Contains(reason, "sa/server") {
+		t.Fatalf("status %d, reason %q: want 502 naming the expected and the presented identity", resp.StatusCode, reason)
+	}
+}
+
+func TestShutdownDrainsInFlight(t *testing.T) {
+	release := make(chan struct{})
+	started := make(chan struct{}, 1)
+	addr := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		started <- struct{}{}
+		<-release
+		io.WriteString(w, "finished")
+	}))
+	ca := tlstest.NewCA(t, "test.weft")
+	f := ca.Issue(t, clientID, time.Hour)
+	dir := t.TempDir()
+	admin, listen := freeAddr(t), freeAddr(t)
+	cfg := dir + "/proxy.yaml"
+	writeFile(t, cfg, `admin: {address: "`+admin+`"}
+tls: {cert_file: "`+f.CertFile+`", key_file: "`+f.KeyFile+`", trust_bundle_file: "`+f.TrustBundleFile+`"}
+timeouts: {drain: 20s}
+services:
+- name: slow
+  endpoints: [{address: "`+addr+`"}]
+outbound:
+  explicit: [{address: "`+listen+`", service: slow, protocol: http1}]
+`)
+	ready := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- sidecar.Run(context.Background(), sidecar.Options{ConfigPath: cfg, Logger: quietLogger(t), Ready: ready})
+	}()
+	<-ready
+	result := make(chan string, 1)
+	go func() {
+		resp, err := http.Get("http://" + listen + "/")
+		if err != nil {
+			result <- err.Error()
+			return
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		result <- string(b)
+	}()
+	<-started
+	resp, err := http.Post("http://"+admin+"/shutdown", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("POST /shutdown: %d", resp.StatusCode)
+	}
+	eventually(t, "the listener closes", func() bool {
+		_, err := http.Get("http://" + listen + "/")
+		return err != nil
+	})
+	close(release)
+	if got := <-result; got != "finished" {
+		t.Fatalf("in-flight request got %q, want it finished during the drain", got)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("proxy did not exit after draining")
+	}
+}
