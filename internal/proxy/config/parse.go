@@ -2,6 +2,7 @@ package config
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"os"
 
@@ -24,14 +25,21 @@ func Parse(data []byte) (*weftv1.ProxyConfig, error) {
 	if len(bytes.TrimSpace(data)) == 0 {
 		return nil, fmt.Errorf("config is empty: write at least one listener (see docs/configuration.md)")
 	}
-	js, err := yaml.YAMLToJSON(data)
-	if err != nil {
+	var doc any
+	if err := yaml.Unmarshal(data, &doc); err != nil {
 		return nil, fmt.Errorf("config is not valid YAML or JSON: %w", err)
 	}
-	if bytes.Equal(bytes.TrimSpace(js), []byte("null")) {
+	if doc == nil {
 		return nil, fmt.Errorf("config holds no settings: write at least one listener (see docs/configuration.md)")
 	}
 	cfg := &weftv1.ProxyConfig{}
+	if err := normalize(cfg.ProtoReflect().Descriptor(), doc, ""); err != nil {
+		return nil, err
+	}
+	js, err := json.Marshal(doc)
+	if err != nil {
+		return nil, fmt.Errorf("re-encoding config: %w", err)
+	}
 	if err := (protojson.UnmarshalOptions{}).Unmarshal(js, cfg); err != nil {
 		return nil, fmt.Errorf("config does not match the ProxyConfig schema (docs/configuration.md): %w", err)
 	}

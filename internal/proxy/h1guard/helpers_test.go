@@ -144,7 +144,7 @@ func startServer(t *testing.T, opt h1guard.Options) *testServer {
 
 func (s *testServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	reason := h1guard.Reason(r)
-	if reason == "" && h1guard.Tunnel(r) {
+	if h1guard.Tunnel(r) {
 		s.record(r, "", "")
 		s.tunnel(w)
 		return

@@ -116,6 +116,13 @@ func TestServer(t *testing.T) {
 			wantClose: true,
 		},
 		{
+			name:      "refused Upgrade request is not tunnelled",
+			writes:    []string{"GET /up HTTP/1.1\r\nHost: a\r\nUpgrade: echo\r\nX: 1\r\n\t2\r\n\r\n" + get},
+			want:      []response{bad("obs-fold")},
+			wantClose: true,
+			check:     onlyPath("/up"),
+		},
+		{
 			name:      "TE gzip, chunked",
 			writes:    []string{"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n"},
 			want:      []response{bad("Transfer-Encoding other than chunked")},

@@ -44,7 +44,7 @@ func (h *outbound) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		start:  time.Now(),
 		grpc:   isGRPC(r),
 		labels: metrics.Labels{Direction: "outbound", Service: h.service, Route: "default"},
-		sw:     &statusWriter{ResponseWriter: w, closeOnFail: isUpgrade(r)},
+		sw:     &statusWriter{ResponseWriter: w, closeOnFail: h1guard.Tunnel(r)},
 	}
 	w = x.sw
 	if reason := h1guard.Reason(r); reason != "" {
