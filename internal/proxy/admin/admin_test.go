@@ -161,7 +161,7 @@ func TestEndpointsOverLoopback(t *testing.T) {
 	if got := resp.Header.Get("Allow"); got != "POST" {
 		t.Errorf("Allow = %q, want POST", got)
 	}
-	resp, body = s.do(t, "POST", "/live", nil)
+	resp, _ = s.do(t, "POST", "/live", nil)
 	if resp.StatusCode != 405 || resp.Header.Get("Allow") != "GET, HEAD" {
 		t.Errorf("POST /live: status %d Allow %q", resp.StatusCode, resp.Header.Get("Allow"))
 	}

@@ -48,10 +48,22 @@ func Parse(data []byte) (*weftv1.ProxyConfig, error) {
 
 // LoadFile reads, parses and compiles the config at path.
 func LoadFile(path string) (*Compiled, error) {
+	c, _, err := ReadFile(path)
+	return c, err
+}
+
+// ReadFile is LoadFile that also returns the bytes it compiled, so a watcher
+// can start from exactly what is running.
+func ReadFile(path string) (*Compiled, []byte, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("reading config file: %w", err)
+		return nil, nil, fmt.Errorf("reading config file: %w", err)
 	}
+	c, err := load(path, data)
+	return c, data, err
+}
+
+func load(path string, data []byte) (*Compiled, error) {
 	cfg, err := Parse(data)
 	if err != nil {
 		return nil, fmt.Errorf("config file %s: %w", path, err)

@@ -12,11 +12,12 @@ import (
 	"github.com/fsnotify/fsnotify"
 )
 
-// Watch calls onChange whenever the content of the file at path changes,
+// Watch calls onChange whenever the content of the file at path differs from
+// what it last saw, starting from running (the bytes of the running config),
 // until ctx is done. It watches the file's directory, so editors that write a
 // new file and rename it, and Kubernetes ConfigMap volumes that swap a
 // symlink, are seen; a slow poll backs up file systems without inotify.
-func Watch(ctx context.Context, path string, poll time.Duration, log *slog.Logger, onChange func()) error {
+func Watch(ctx context.Context, path string, running []byte, poll time.Duration, log *slog.Logger, onChange func()) error {
 	w, err := fsnotify.NewWatcher()
 	if err != nil {
 		return fmt.Errorf("watching config file %s: %w", path, err)
@@ -25,7 +26,7 @@ func Watch(ctx context.Context, path string, poll time.Duration, log *slog.Logge
 	if err := w.Add(filepath.Dir(path)); err != nil {
 		return fmt.Errorf("watching config directory %s: %w", filepath.Dir(path), err)
 	}
-	last, _ := os.ReadFile(path)
+	last := running
 	check := func() {
 		cur, err := os.ReadFile(path)
 		if err != nil {

@@ -91,7 +91,6 @@ type Conn struct {
 
 	scan int // stHead: offset from r where the search for the head end resumes
 	skip int // stHead: leading CR or LF bytes still to pass over (after a POST)
-	post bool
 
 	pend []byte // bytes queued for release; points into buf or rew
 	rew  []byte // reusable buffer for rewritten heads

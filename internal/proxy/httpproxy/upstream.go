@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
-	"golang.org/x/net/http2"
 
 	"github.com/weft-mesh/weft/internal/proxy/tlsid"
 )
@@ -37,13 +36,34 @@ type Upstreams struct {
 	mu    sync.Mutex
 	peers map[PeerKey]*peer
 	plain map[PoolLimits]*http.Transport // HTTP/1 to non-meshed endpoints and the app
-	h2c   *http2.Transport               // prior-knowledge HTTP/2 in plaintext
+	h2c   *http.Transport                // prior-knowledge HTTP/2 in plaintext
 }
 
 // peer holds the transports to one meshed endpoint.
 type peer struct {
-	h2 *http2.Transport // the multiplexed connection (ALPN weft.h2)
-	h1 *http.Transport  // Upgrade and CONNECT (ALPN weft.http1)
+	h2 *http.Transport // the multiplexed connection (ALPN weft.h2)
+	h1 *http.Transport // Upgrade and CONNECT (ALPN weft.http1)
+}
+
+// h2Transport speaks HTTP/2 with prior knowledge over the connections dial
+// returns: plaintext, or mTLS that dial has already set up (so, to
+// net/http, "unencrypted" HTTP/2). One connection per address carries all
+// streams; pings detect dead peers.
+func h2Transport(dial func(ctx context.Context, addr string) (net.Conn, error)) *http.Transport {
+	protocols := new(http.Protocols)
+	protocols.SetUnencryptedHTTP2(true)
+	return &http.Transport{
+		Protocols: protocols,
+		DialContext: func(ctx context.Context, _, addr string) (net.Conn, error) {
+			return dial(ctx, addr)
+		},
+		DisableCompression: true, // a proxy passes encodings through untouched
+		IdleConnTimeout:    90 * time.Second,
+		HTTP2: &http.HTTP2Config{
+			SendPingTimeout: 30 * time.Second,
+			PingTimeout:     15 * time.Second,
+		},
+	}
 }
 
 // NewUpstreams returns an empty set of upstream pools. tlsSource returns the
@@ -55,16 +75,7 @@ func NewUpstreams(connectTimeout time.Duration, tlsSource func() *tlsid.Source) 
 		peers:          map[PeerKey]*peer{},
 		plain:          map[PoolLimits]*http.Transport{},
 	}
-	u.h2c = &http2.Transport{
-		AllowHTTP: true,
-		DialTLSContext: func(ctx context.Context, network, addr string, _ *tls.Config) (net.Conn, error) {
-			return u.dial(ctx, addr)
-		},
-		ReadIdleTimeout:    30 * time.Second,
-		DisableCompression: true, // a proxy passes encodings through untouched
-		IdleConnTimeout:    90 * time.Second,
-		PingTimeout:        15 * time.Second,
-	}
+	u.h2c = h2Transport(u.dial)
 	return u
 }
 
@@ -110,16 +121,9 @@ func (u *Upstreams) Peer(k PeerKey) (h2, h1 http.RoundTripper) {
 	p, ok := u.peers[k]
 	if !ok {
 		p = &peer{
-			h2: &http2.Transport{
-				AllowHTTP: true, // the URL says http; the connection is mTLS, dialled below
-				DialTLSContext: func(ctx context.Context, _, _ string, _ *tls.Config) (net.Conn, error) {
-					return u.DialMTLS(ctx, k, tlsid.ALPNHTTP2)
-				},
-				ReadIdleTimeout:    30 * time.Second,
-				DisableCompression: true, // a proxy passes encodings through untouched
-				IdleConnTimeout:    90 * time.Second,
-				PingTimeout:        15 * time.Second,
-			},
+			h2: h2Transport(func(ctx context.Context, _ string) (net.Conn, error) {
+				return u.DialMTLS(ctx, k, tlsid.ALPNHTTP2)
+			}),
 			h1: &http.Transport{
 				DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 					return u.DialMTLS(ctx, k, tlsid.ALPNHTTP1)
@@ -127,7 +131,7 @@ func (u *Upstreams) Peer(k PeerKey) (h2, h1 http.RoundTripper) {
 				MaxIdleConnsPerHost:   4,
 				IdleConnTimeout:       90 * time.Second,
 				ExpectContinueTimeout: time.Second,
-				ForceAttemptHTTP2:     false,
+				DisableCompression:    true,
 			},
 		}
 		u.peers[k] = p
@@ -161,7 +165,7 @@ func (u *Upstreams) Plain(l PoolLimits) *http.Transport {
 
 // H2C returns the prior-knowledge plaintext HTTP/2 transport (gRPC and h2c
 // upstreams that are not in the mesh, and the local application).
-func (u *Upstreams) H2C() *http2.Transport { return u.h2c }
+func (u *Upstreams) H2C() *http.Transport { return u.h2c }
 
 // Retain drops the pools of meshed peers for which keep is false: their idle
 // connections close now, and connections with requests in flight close when

@@ -71,11 +71,11 @@ func (p *Proxy) drain(timeout time.Duration) {
 	defer cancel()
 	var wg sync.WaitGroup
 	for _, d := range []direction{inbound, outbound} {
-		srv := p.h1[d]
+		srv := p.servers[d]
 		wg.Go(func() {
-			// Shutdown closes the server's listener, idle connections and,
-			// through the registered HTTP/2 hook, sends GOAWAY on HTTP/2
-			// connections; it then waits for active HTTP/1 requests.
+			// Shutdown closes the server's listener and idle connections,
+			// sends GOAWAY on HTTP/2 connections and waits for requests in
+			// flight.
 			if err := srv.Shutdown(ctx); err != nil {
 				srv.Close()
 			}

@@ -2,7 +2,6 @@ package sidecar_test
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -11,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/net/http2"
-	"golang.org/x/net/http2/h2c"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -293,15 +290,20 @@ func TestGRPCNoEndpointsIsUnavailable(t *testing.T) {
 }
 
 func TestH2CThroughMeshedPair(t *testing.T) {
-	addr := serve(t, h2c.NewHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	h2c := new(http.Protocols)
+	h2c.SetUnencryptedHTTP2(true)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	appSrv := &http.Server{Protocols: h2c, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-App-Proto", r.Proto)
 		io.Copy(w, r.Body)
-	}), &http2.Server{}))
-	p := startPair(t, []app{{name: "h2", addr: addr}}, "")
-	tr := &http2.Transport{AllowHTTP: true, DialTLSContext: func(ctx context.Context, network, a string, _ *tls.Config) (net.Conn, error) {
-		var d net.Dialer
-		return d.DialContext(ctx, network, a)
-	}}
+	})}
+	go appSrv.Serve(ln)
+	t.Cleanup(func() { appSrv.Close() })
+	p := startPair(t, []app{{name: "h2", addr: ln.Addr().String()}}, "")
+	tr := &http.Transport{Protocols: h2c}
 	defer tr.CloseIdleConnections()
 	resp, err := (&http.Client{Transport: tr}).Post(p.url("h2", "/"), "text/plain", strings.NewReader("over h2c"))
 	if err != nil {
@@ -309,7 +311,7 @@ func TestH2CThroughMeshedPair(t *testing.T) {
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if string(body) != "over h2c" || resp.Header.Get("X-App-Proto") != "HTTP/2.0" {
-		t.Fatalf("body %q, application saw %s; want HTTP/2.0 end to end", body, resp.Header.Get("X-App-Proto"))
+	if string(body) != "over h2c" || resp.Header.Get("X-App-Proto") != "HTTP/2.0" || resp.Proto != "HTTP/2.0" {
+		t.Fatalf("body %q, client got %s, application saw %s; want HTTP/2.0 end to end", body, resp.Proto, resp.Header.Get("X-App-Proto"))
 	}
 }

@@ -11,8 +11,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"golang.org/x/net/http2"
-
 	"github.com/weft-mesh/weft/internal/proxy/admin"
 	"github.com/weft-mesh/weft/internal/proxy/config"
 	"github.com/weft-mesh/weft/internal/proxy/httpproxy"
@@ -51,11 +49,10 @@ type Proxy struct {
 	stop     chan struct{} // closed by POST /shutdown
 	stopOnce sync.Once
 
-	// One HTTP/1 and one HTTP/2 server per direction: connections are handed
-	// to them one at a time after protocol detection.
-	h1 map[direction]*http.Server
-	h2 map[direction]*http2.Server
-	hl map[direction]*connListener
+	// One HTTP server per direction: connections are handed to it one at a
+	// time after protocol detection.
+	servers map[direction]*http.Server
+	hl      map[direction]*connListener
 }
 
 // Run starts the proxy and blocks until ctx is done (SIGTERM) or POST
@@ -68,7 +65,7 @@ func Run(ctx context.Context, opts Options) error {
 	if opts.ConfigPoll <= 0 {
 		opts.ConfigPoll = 5 * time.Second
 	}
-	cfg, err := config.LoadFile(opts.ConfigPath)
+	cfg, raw, err := config.ReadFile(opts.ConfigPath)
 	if err != nil {
 		return err
 	}
@@ -102,7 +99,7 @@ func Run(ctx context.Context, opts Options) error {
 		return err
 	}
 	wg.Go(func() {
-		if err := config.Watch(runCtx, opts.ConfigPath, opts.ConfigPoll, p.log, func() { p.reload(runCtx) }); err != nil {
+		if err := config.Watch(runCtx, opts.ConfigPath, raw, opts.ConfigPoll, p.log, func() { p.reload(runCtx) }); err != nil {
 			p.log.Error("config watch stopped; the running config stays", "error", err)
 		}
 	})

@@ -107,7 +107,7 @@ func (p *Proxy) serveOutbound(ctx context.Context, s *state, c *net.TCPConn, b *
 	case config.HTTP1:
 		p.serveHTTP1(outbound, conn, s.env.Outbound(httpproxy.Dest{Backend: b, Addr: dst, Client: client}))
 	case config.HTTP2, config.GRPC:
-		p.serveHTTP2(ctx, outbound, conn, s.env.Outbound(httpproxy.Dest{Backend: b, Addr: dst, Client: client}))
+		p.serveHTTP2(outbound, conn, s.env.Outbound(httpproxy.Dest{Backend: b, Addr: dst, Client: client}))
 	default:
 		p.relayOutbound(ctx, s, conn, b, dst, client)
 	}
@@ -259,7 +259,7 @@ func (p *Proxy) serveInbound(ctx context.Context, l *listener, c *net.TCPConn) {
 	case config.HTTP1:
 		p.serveHTTP1(inbound, conn, h)
 	case config.HTTP2, config.GRPC:
-		p.serveHTTP2(ctx, inbound, conn, h)
+		p.serveHTTP2(inbound, conn, h)
 	default:
 		p.relayInbound(ctx, s, conn, spiffeid.ID{}, port)
 	}
@@ -301,7 +301,7 @@ func (p *Proxy) serveMesh(ctx context.Context, s *state, c net.Conn, port uint16
 	in := s.cfg.Inbound
 	switch cs.NegotiatedProtocol {
 	case tlsid.ALPNHTTP2:
-		p.serveHTTP2(ctx, inbound, tc, s.env.Inbound(httpproxy.InboundConn{Peer: peer, Port: port, Inbound: in}))
+		p.serveHTTP2(inbound, tc, s.env.Inbound(httpproxy.InboundConn{Peer: peer, Port: port, Inbound: in}))
 	case tlsid.ALPNHTTP1:
 		p.serveHTTP1(inbound, tc, s.env.Inbound(httpproxy.InboundConn{Peer: peer, Port: port, Inbound: in}))
 	case tlsid.ALPNOpaque:

@@ -5,8 +5,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
-
-	"golang.org/x/net/http2"
+	"time"
 
 	"github.com/weft-mesh/weft/internal/proxy/config"
 	"github.com/weft-mesh/weft/internal/proxy/h1guard"
@@ -65,37 +64,39 @@ func (l *connListener) hand(c net.Conn) bool {
 	}
 }
 
-// startServers starts one HTTP/1 server per direction (fed by connListener)
-// and prepares the HTTP/2 servers; their timeouts come from the first
-// config (a change of timeouts applies after a restart).
+// startServers starts one server per direction, fed by a connListener, that
+// speaks HTTP/1 and prior-knowledge HTTP/2 (net/http tells them apart by the
+// HTTP/2 preface). Timeouts come from the first config: a change of them
+// applies after a restart.
 func (p *Proxy) startServers(ctx context.Context, cfg *config.Compiled) {
-	p.h1 = map[direction]*http.Server{}
-	p.h2 = map[direction]*http2.Server{}
+	p.servers = map[direction]*http.Server{}
 	p.hl = map[direction]*connListener{}
+	protocols := new(http.Protocols)
+	protocols.SetHTTP1(true)
+	protocols.SetUnencryptedHTTP2(true)
 	for _, d := range []direction{inbound, outbound} {
 		srv := &http.Server{
 			Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				r.Context().Value(handlerKey{}).(http.Handler).ServeHTTP(w, r)
 			}),
+			Protocols:         protocols,
 			ReadHeaderTimeout: cfg.Timeouts.HeaderRead,
 			IdleTimeout:       cfg.Timeouts.HTTPIdle,
 			MaxHeaderBytes:    cfg.MaxHeaderBytes,
-			ErrorLog:          discardLog(p.log),
-			BaseContext:       func(net.Listener) context.Context { return ctx },
+			HTTP2: &http.HTTP2Config{
+				MaxConcurrentStreams:          1000,
+				MaxReceiveBufferPerConnection: 4 << 20,
+				MaxReceiveBufferPerStream:     1 << 20,
+				SendPingTimeout:               time.Minute,
+			},
+			ErrorLog:    discardLog(p.log),
+			BaseContext: func(net.Listener) context.Context { return ctx },
 			ConnContext: func(ctx context.Context, c net.Conn) context.Context {
 				return context.WithValue(ctx, handlerKey{}, c.(*handedConn).h)
 			},
 		}
-		h2 := &http2.Server{
-			IdleTimeout:                  cfg.Timeouts.HTTPIdle,
-			MaxConcurrentStreams:         1000,
-			MaxUploadBufferPerConnection: 4 << 20,
-			MaxUploadBufferPerStream:     1 << 20,
-		}
-		// Registers h2's graceful shutdown (GOAWAY) with srv.Shutdown.
-		_ = http2.ConfigureServer(srv, h2)
 		l := newConnListener()
-		p.h1[d], p.h2[d], p.hl[d] = srv, h2, l
+		p.servers[d], p.hl[d] = srv, l
 		go func() { _ = srv.Serve(l) }()
 	}
 }
@@ -103,14 +104,18 @@ func (p *Proxy) startServers(ctx context.Context, cfg *config.Compiled) {
 // serveHTTP1 serves c as HTTP/1.x with h, behind the request-smuggling guard.
 func (p *Proxy) serveHTTP1(d direction, c net.Conn, h http.Handler) {
 	cfg := p.state.Load().cfg
-	g := h1guard.Wrap(c, h1guard.Options{MaxHeaderBytes: cfg.MaxHeaderBytes})
-	if !p.hl[d].hand(&handedConn{Conn: g, h: h}) {
-		c.Close()
-	}
+	p.hand(d, h1guard.Wrap(c, h1guard.Options{MaxHeaderBytes: cfg.MaxHeaderBytes}), h)
 }
 
-// serveHTTP2 serves c as HTTP/2 (prior knowledge or ALPN) with h, until the
-// connection ends.
-func (p *Proxy) serveHTTP2(ctx context.Context, d direction, c net.Conn, h http.Handler) {
-	p.h2[d].ServeConn(c, &http2.ServeConnOpts{Context: ctx, Handler: h, BaseConfig: p.h1[d]})
+// serveHTTP2 serves c as HTTP/2 with h. A mesh connection arrives as a
+// *tls.Conn that is already handshaken; wrapped in handedConn it is served
+// as prior-knowledge HTTP/2, and the peer's identity travels with h.
+func (p *Proxy) serveHTTP2(d direction, c net.Conn, h http.Handler) {
+	p.hand(d, c, h)
+}
+
+func (p *Proxy) hand(d direction, c net.Conn, h http.Handler) {
+	if !p.hl[d].hand(&handedConn{Conn: c, h: h}) {
+		c.Close()
+	}
 }
