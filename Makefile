@@ -53,3 +53,7 @@ bench: build
 
 clean:
 	rm -rf $(BIN)
+
+# A demo backend behind a meshed weft-proxy pair on this machine (until `weft up`).
+demo:
+	bash examples/demo.sh
