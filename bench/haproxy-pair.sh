@@ -37,7 +37,7 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-# shellcheck source=bench/lib.sh
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$here/lib.sh"
 
 state=${WEFT_HAPROXY_DIR:-${TMPDIR:-/tmp}/weft-bench-haproxy}

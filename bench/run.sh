@@ -21,7 +21,7 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/.." && pwd)
-# shellcheck source=bench/lib.sh
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$here/lib.sh"
 
 DURATION=${DURATION:-20}
@@ -74,6 +74,7 @@ weft_dir=$work/weft
 grpc_dir=$work/weft-grpc
 hap_dir=$work/haproxy
 server_pid=
+load_pid=
 
 cleanup() {
 	local rc=$?
@@ -88,6 +89,10 @@ cleanup() {
 	WEFT_PAIR_DIR=$weft_dir "$here/pair.sh" stop || true
 	WEFT_PAIR_DIR=$grpc_dir "$here/pair.sh" stop || true
 	WEFT_HAPROXY_DIR=$hap_dir "$here/haproxy-pair.sh" stop || true
+	if [ -n "$load_pid" ]; then
+		kill "$load_pid" 2>/dev/null || true
+		wait "$load_pid" 2>/dev/null || true
+	fi
 	if [ -n "$server_pid" ]; then
 		kill "$server_pid" 2>/dev/null || true
 		wait "$server_pid" 2>/dev/null || true
@@ -116,6 +121,20 @@ hwm() {
 	awk '/^VmHWM:/ {print $2}' "/proc/$1/status"
 }
 
+# bg_run LOG CMD...: run CMD in the background with its output in LOG and
+# wait for it, so that a TERM/INT to this script runs the cleanup at once
+# (bash defers traps while a foreground command runs). The load functions exec
+# `timeout`, which passes the TERM from cleanup on to the load generator.
+bg_run() {
+	local log=$1 rc=0
+	shift
+	"$@" >"$log" 2>&1 &
+	load_pid=$!
+	wait "$load_pid" || rc=$?
+	load_pid=
+	return "$rc"
+}
+
 # One line per measurement: phase target round file cpu_client cpu_server
 # (ticks) and the pids; report.py turns them into tables.
 meas=$raw/measurements.tsv
@@ -141,7 +160,7 @@ measure() {
 		c0=$(ticks "$cp")
 		s0=$(ticks "$sp")
 	fi
-	"$@" >"$raw/$file.log" 2>&1 || {
+	bg_run "$raw/$file.log" "$@" || {
 		tail -n 20 "$raw/$file.log" >&2
 		die "$phase $target round $round failed: $*"
 	}
@@ -162,7 +181,7 @@ addr_of() {
 }
 
 fortio_load() { # QPS SECONDS JSON ADDR
-	timeout $(($2 + 60)) "$fortio" load -quiet -qps "$1" -c "$CONNS" -t "${2}s" \
+	exec timeout $(($2 + 60)) "$fortio" load -quiet -qps "$1" -c "$CONNS" -t "${2}s" \
 		-payload-size "$PAYLOAD" -json "$3" "http://$4/echo"
 }
 
@@ -212,7 +231,7 @@ done
 if [ "$WARMUP" -gt 0 ]; then
 	echo "bench: warm-up ${WARMUP}s per target" >&2
 	for t in direct weft haproxy; do
-		fortio_load "$QPS" "$WARMUP" "$raw/warmup-$t.json" "$(addr_of "$t")" >"$raw/warmup-$t.log" 2>&1 ||
+		bg_run "$raw/warmup-$t.log" fortio_load "$QPS" "$WARMUP" "$raw/warmup-$t.json" "$(addr_of "$t")" ||
 			die "warm-up of $t failed (see $raw/warmup-$t.log)"
 	done
 fi
@@ -254,13 +273,13 @@ grpc_weft_addr=$(WEFT_PAIR_DIR=$grpc_dir WEFT_PAIR_PROTOCOL=grpc "$here/pair.sh"
 payload=$(head -c "$PAYLOAD" /dev/zero | tr '\0' x)
 printf '{"payload":"%s"}' "$payload" >"$work/ping.json"
 ghz_run() { # ADDR TOTAL JSON
-	timeout $((GRPC_DURATION + 60)) "$ghz" --insecure --call fgrpc.PingServer/Ping \
+	exec timeout $((GRPC_DURATION + 60)) "$ghz" --insecure --call fgrpc.PingServer/Ping \
 		-D "$work/ping.json" --rps "$QPS" -c "$CONNS" --connections "$CONNS" -n "$2" \
 		--timeout 10s -O json -o "$3" "$1"
 }
 if [ "$WARMUP" -gt 0 ]; then
-	ghz_run "$grpc_addr" $((QPS * WARMUP)) "$raw/warmup-grpc-direct.json" >"$raw/warmup-grpc-direct.log" 2>&1 || true
-	ghz_run "$grpc_weft_addr" $((QPS * WARMUP)) "$raw/warmup-grpc-weft.json" >"$raw/warmup-grpc-weft.log" 2>&1 || true
+	bg_run "$raw/warmup-grpc-direct.log" ghz_run "$grpc_addr" $((QPS * WARMUP)) "$raw/warmup-grpc-direct.json" || true
+	bg_run "$raw/warmup-grpc-weft.log" ghz_run "$grpc_weft_addr" $((QPS * WARMUP)) "$raw/warmup-grpc-weft.json" || true
 fi
 echo "bench: grpc direct: ${QPS} qps, ${CONNS} conns, ${GRPC_DURATION}s" >&2
 measure grpc direct 1 grpc-direct ghz_run "$grpc_addr" $((QPS * GRPC_DURATION)) "$raw/grpc-direct.json"

@@ -1,9 +1,11 @@
 package backend
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"net/netip"
+	"sync"
 	"sync/atomic"
 
 	"github.com/weft-mesh/weft/internal/proxy/balance"
@@ -22,6 +24,9 @@ type Backend struct {
 type shared struct {
 	bal *balance.Balancer
 	eps atomic.Pointer[map[string]config.Endpoint] // by balancer key (Endpoint.Address)
+
+	mu    sync.Mutex
+	conns map[string]*atomic.Int64 // open opaque connections per endpoint
 }
 
 // New builds the backend of svc. When prev (the same service in the previous
@@ -105,4 +110,30 @@ func (b *Backend) ConnKey(client netip.AddrPort) balance.Key {
 		return balance.Key{HashKey: client.Addr().String(), HasHashKey: true}
 	}
 	return balance.Key{}
+}
+
+// ErrPoolFull is returned by Acquire when an endpoint has as many open
+// connections as the service's connection_pool.max_connections allows.
+var ErrPoolFull = errors.New("endpoint connection limit reached")
+
+// Acquire counts one more opaque connection to ep, failing fast when the
+// service's max_connections is reached. release must be called when the
+// connection closes. (HTTP connections are bounded by their transport.)
+func (b *Backend) Acquire(ep config.Endpoint) (release func(), err error) {
+	key := ep.Address.String()
+	b.mu.Lock()
+	if b.conns == nil {
+		b.conns = map[string]*atomic.Int64{}
+	}
+	n, ok := b.conns[key]
+	if !ok {
+		n = new(atomic.Int64)
+		b.conns[key] = n
+	}
+	b.mu.Unlock()
+	if n.Add(1) > int64(b.Service.Pool.MaxConnections) {
+		n.Add(-1)
+		return nil, fmt.Errorf("service %s endpoint %s has %d open connections: %w (raise load_balancer.connection_pool.max_connections)", b.Service.Name, key, b.Service.Pool.MaxConnections, ErrPoolFull)
+	}
+	return func() { n.Add(-1) }, nil
 }

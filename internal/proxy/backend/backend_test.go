@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"net/netip"
+	"strings"
 	"testing"
 
 	"github.com/weft-mesh/weft/internal/proxy/balance"
@@ -97,4 +98,26 @@ func TestRequestKey(t *testing.T) {
 			t.Errorf("%s: got %+v, want %+v", tc.name, got, tc.want)
 		}
 	}
+}
+
+func TestAcquireBoundsConnections(t *testing.T) {
+	s := svc(config.PolicyP2CEWMA, config.HashOn{}, "10.0.0.1:80")
+	s.Pool.MaxConnections = 2
+	b, _ := New(s, nil)
+	ep := s.Endpoints[0]
+	r1, err1 := b.Acquire(ep)
+	r2, err2 := b.Acquire(ep)
+	if err1 != nil || err2 != nil {
+		t.Fatal(err1, err2)
+	}
+	if _, err := b.Acquire(ep); !errors.Is(err, ErrPoolFull) || !strings.Contains(err.Error(), "max_connections") {
+		t.Fatalf("third connection: %v, want ErrPoolFull with the fix", err)
+	}
+	r1()
+	r3, err := b.Acquire(ep)
+	if err != nil {
+		t.Fatalf("after a release: %v", err)
+	}
+	r2()
+	r3()
 }

@@ -79,11 +79,20 @@ type Inbound struct {
 	AppHost     string
 	Ports       map[uint16]InboundPort
 	RequireMTLS bool
+	// ProxyPorts are the proxy's own listening ports. When the application
+	// host is loopback they are never forwarded to: a peer must not reach
+	// the admin server (whose loopback-only endpoints would trust it) or
+	// loop back into the proxy.
+	ProxyPorts map[uint16]bool
 }
 
 // Port returns the settings of an inbound port; unlisted ports forward to the
-// same application port with detection.
+// same application port with detection, and the proxy's own ports are
+// skipped.
 func (in *Inbound) Port(p uint16) InboundPort {
+	if in.ProxyPorts[p] {
+		return InboundPort{Port: p, AppPort: p, Skip: true}
+	}
 	if ip, ok := in.Ports[p]; ok {
 		return ip
 	}
@@ -218,10 +227,37 @@ func Compile(cfg *weftv1.ProxyConfig) (*Compiled, error) {
 			}
 		}
 	}
+	if c.Inbound != nil {
+		c.Inbound.ProxyPorts = proxyPorts(c)
+		for p := range c.Inbound.ProxyPorts {
+			if ip, ok := c.Inbound.Ports[p]; ok && !ip.Skip {
+				errs.add("inbound.ports", "port %d is one of the proxy's own listeners; an application cannot be served on it", p)
+			}
+		}
+	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
 	return c, nil
+}
+
+// proxyPorts lists the ports of the proxy's own listeners, when the
+// application host is loopback (where they would be reachable).
+func proxyPorts(c *Compiled) map[uint16]bool {
+	if a, err := netip.ParseAddr(c.Inbound.AppHost); err != nil || !a.IsLoopback() {
+		return nil
+	}
+	ports := map[uint16]bool{}
+	addrs := []string{c.AdminAddress, c.Inbound.Address, c.Outbound.TransparentAddress}
+	for _, e := range c.Outbound.Explicit {
+		addrs = append(addrs, e.Address)
+	}
+	for _, a := range addrs {
+		if ap, err := netip.ParseAddrPort(a); err == nil {
+			ports[ap.Port()] = true
+		}
+	}
+	return ports
 }
 
 func compileTimeouts(errs *problems, cfg *weftv1.ProxyConfig, c *Compiled) {

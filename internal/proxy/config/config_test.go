@@ -191,3 +191,30 @@ func TestDurationsAcceptGoSyntax(t *testing.T) {
 		}
 	}
 }
+
+func TestProxyPortsNeverForwarded(t *testing.T) {
+	cfg, err := Parse([]byte(`tls: {cert_file: a, key_file: b, trust_bundle_file: c}
+admin: {address: "0.0.0.0:4191"}
+inbound: {address: "0.0.0.0:4143"}
+outbound: {transparent_address: "127.0.0.1:4140"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := Compile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []uint16{4191, 4143, 4140} {
+		if !c.Inbound.Port(p).Skip {
+			t.Errorf("port %d of the proxy itself would be forwarded to the application", p)
+		}
+	}
+	if c.Inbound.Port(8080).Skip {
+		t.Error("an application port is skipped")
+	}
+	cfg, _ = Parse([]byte(`tls: {cert_file: a, key_file: b, trust_bundle_file: c}
+inbound: {ports: [{port: 4191, protocol: http1}]}`))
+	if _, err := Compile(cfg); err == nil || !strings.Contains(err.Error(), "4191") {
+		t.Errorf("serving an application on the admin port was accepted: %v", err)
+	}
+}

@@ -52,6 +52,7 @@ type pair struct {
 	serverAdm  string
 	clientCfg  string
 	serverCfg  string
+	clientTLS  tlsid.Files
 	cancel     context.CancelFunc
 	clientDone chan error
 	serverDone chan error
@@ -97,6 +98,7 @@ tls: {cert_file: %q, key_file: %q, trust_bundle_file: %q}
 inbound: {address: %q}
 detection: {timeout: 0.2s}
 `, p.serverAdm, sf.CertFile, sf.KeyFile, sf.TrustBundleFile, p.inbound))
+	p.clientTLS = cf
 	writeFile(t, p.clientCfg, p.clientConfig(cf, apps, "client-1", extraClient))
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -242,4 +244,15 @@ func serve(t *testing.T, h http.Handler) string {
 func readFile(path string) (string, error) {
 	b, err := os.ReadFile(path)
 	return string(b), err
+}
+
+// reconfigure rewrites the client proxy's config with apps and waits until
+// the proxy runs it.
+func (p *pair) reconfigure(apps []app, version string) {
+	p.t.Helper()
+	writeFile(p.t, p.clientCfg, p.clientConfig(p.clientTLS, apps, version, ""))
+	eventually(p.t, "config "+version+" is running", func() bool {
+		_, dump := get(p.t, "http://"+p.clientAdm+"/config_dump")
+		return strings.Contains(dump, `"version": "`+version+`"`)
+	})
 }

@@ -186,3 +186,25 @@ outbound:
 		t.Fatal("proxy did not exit after draining")
 	}
 }
+
+// TestPeerCannotReachProxyPorts: a peer naming the inbound proxy's own admin
+// port as destination is refused; the admin server would otherwise trust the
+// proxy's loopback connection with /config_dump and /shutdown.
+func TestPeerCannotReachProxyPorts(t *testing.T) {
+	web := app{name: "web", addr: echoApp(t)}
+	p := startPair(t, []app{web}, "")
+	p.reconfigure([]app{web, {name: "admin", addr: p.serverAdm}}, "client-2")
+	for _, path := range []string{"/config_dump", "/metrics"} {
+		resp, err := http.Get(p.url("admin", path))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusForbidden || !strings.Contains(resp.Header.Get("Weft-Proxy-Error"), "skipped") {
+			t.Errorf("%s through the mesh: status %d (%s), want 403", path, resp.StatusCode, resp.Header.Get("Weft-Proxy-Error"))
+		}
+	}
+	if code, _ := get(t, p.url("web", "/")); code != 200 {
+		t.Errorf("application port: %d", code)
+	}
+}

@@ -157,6 +157,14 @@ func (p *Proxy) relayOutbound(ctx context.Context, s *state, c net.Conn, b *back
 			c.Close()
 			return
 		}
+		release, lerr := b.Acquire(ep)
+		if lerr != nil {
+			pick.Done(0, lerr) // a full endpoint is steered away from
+			p.log.Warn("opaque connection refused", "service", b.Service.Name, "error", lerr)
+			c.Close()
+			return
+		}
+		defer release()
 		start := time.Now()
 		if ep.Meshed() {
 			labels.Peer = ep.Identity.String()
