@@ -65,8 +65,7 @@ ensure_haproxy() {
 }
 
 stop() {
-	stop_pidfile "$state/client.pid"
-	stop_pidfile "$state/server.pid"
+	stop_pidfiles "$state/client.pid" "$state/server.pid"
 }
 
 # common_head ADMIN: the global/defaults/admin sections both configs share.

@@ -59,26 +59,44 @@ pid_alive() {
 	local pid
 	[ -s "$1" ] || return 1
 	pid=$(cat "$1")
-	[ -n "$pid" ] && kill -0 "$pid" 2>/dev/null
+	[ -n "$pid" ] && running "$pid"
 }
 
-# stop_pidfile PIDFILE: TERM the process named in PIDFILE, wait up to 5 s,
-# then KILL it; remove the file. Fine when the file or process is gone.
-stop_pidfile() {
-	local f=$1 pid i
-	[ -f "$f" ] || return 0
-	pid=$(cat "$f" 2>/dev/null || true)
-	if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-		kill -TERM "$pid" 2>/dev/null || true
-		for ((i = 0; i < 50; i++)); do
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.1
-		done
-		if kill -0 "$pid" 2>/dev/null; then
-			kill -KILL "$pid" 2>/dev/null || true
+# running PID: true when PID exists and is not a zombie (our daemons are
+# reparented to init, which may reap them only later).
+running() {
+	local st
+	st=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+	st=${st##*) }
+	[ "${st%% *}" != Z ]
+}
+
+# stop_pidfiles PIDFILE...: TERM the processes named in the files (all at
+# once), wait up to 10 s for them to exit, then KILL what is left; remove the
+# files. Fine when a file or its process is gone.
+stop_pidfiles() {
+	local f pid pids=() i alive
+	for f in "$@"; do
+		[ -f "$f" ] || continue
+		pid=$(cat "$f" 2>/dev/null || true)
+		if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+			kill -TERM "$pid" 2>/dev/null || true
+			pids+=("$pid")
 		fi
-	fi
-	rm -f "$f"
+	done
+	for ((i = 0; i < 100 && ${#pids[@]} > 0; i++)); do
+		alive=()
+		for pid in "${pids[@]}"; do
+			running "$pid" && alive+=("$pid")
+		done
+		pids=("${alive[@]+"${alive[@]}"}")
+		[ "${#pids[@]}" -eq 0 ] || sleep 0.1
+	done
+	for pid in "${pids[@]+"${pids[@]}"}"; do
+		echo "stop: pid $pid still running after 10 s, killing it" >&2
+		kill -KILL "$pid" 2>/dev/null || true
+	done
+	rm -f "$@"
 }
 
 # gen_certs DIR: a fresh mesh PKI in DIR, ECDSA P-256: root CA (ca.crt, the

@@ -58,8 +58,7 @@ build() {
 }
 
 stop() {
-	stop_pidfile "$state/client.pid"
-	stop_pidfile "$state/server.pid"
+	stop_pidfiles "$state/client.pid" "$state/server.pid"
 }
 
 start() {
