@@ -99,36 +99,37 @@ func (p *Proxy) serveExplicitOutbound(ctx context.Context, l *listener, c *net.T
 
 func (p *Proxy) serveOutbound(ctx context.Context, s *state, c *net.TCPConn, b *backend.Backend, dst netip.AddrPort, port uint16, proto config.Protocol) {
 	client := addrPort(c.RemoteAddr())
-	conn, detected := p.detect(ctx, s, "outbound", c, port, proto)
+	conn, d := p.detect(ctx, s, "outbound", c, port, proto)
 	if conn == nil {
 		return
 	}
-	switch detected {
+	switch d.proto {
 	case config.HTTP1:
 		p.serveHTTP1(outbound, conn, s.env.Outbound(httpproxy.Dest{Backend: b, Addr: dst, Client: client}))
 	case config.HTTP2, config.GRPC:
 		p.serveHTTP2(outbound, conn, s.env.Outbound(httpproxy.Dest{Backend: b, Addr: dst, Client: client}))
 	default:
-		p.relayOutbound(ctx, s, conn, b, dst, client)
+		p.relayOutbound(ctx, s, conn, b, dst, client, d)
 	}
 }
 
 // detect resolves the protocol of c: the pinned one, or what the first bytes
-// say. It returns nil when the connection is gone.
-func (p *Proxy) detect(ctx context.Context, s *state, dir string, c net.Conn, port uint16, pinned config.Protocol) (net.Conn, config.Protocol) {
+// say, with the server name of a TLS client. It returns a nil conn when the
+// connection is gone.
+func (p *Proxy) detect(ctx context.Context, s *state, dir string, c net.Conn, port uint16, pinned config.Protocol) (net.Conn, detected) {
 	if pinned != config.Detect {
 		p.metrics.DetectResult(dir, string(pinned), false)
-		return c, pinned
+		return c, detected{proto: pinned}
 	}
 	if s.detector.IsOpaquePort(port) || s.detector.Remembered(port) {
 		p.metrics.DetectSkipped(dir)
-		return c, config.Opaque
+		return c, detected{proto: config.Opaque}
 	}
 	res, conn, err := s.detector.Detect(ctx, c, port)
 	if err != nil {
 		p.log.Debug("protocol detection failed", "direction", dir, "client", c.RemoteAddr().String(), "error", err)
 		c.Close()
-		return nil, config.Detect
+		return nil, detected{}
 	}
 	proto := config.Opaque
 	switch res.Protocol {
@@ -138,12 +139,28 @@ func (p *Proxy) detect(ctx context.Context, s *state, dir string, c net.Conn, po
 		proto = config.HTTP2
 	}
 	p.metrics.DetectResult(dir, res.Protocol.String(), res.ServerFirst)
-	return conn, proto
+	return conn, detected{proto: proto, tls: res.Protocol == detect.TLS, sni: res.SNI}
+}
+
+// detected is what detection made of a connection. TLS that the proxy does
+// not terminate is relayed as opaque, with the server name it asked for
+// recorded in metrics' protocol label and the access log.
+type detected struct {
+	proto config.Protocol
+	tls   bool
+	sni   string
+}
+
+func (d detected) label() string {
+	if d.tls {
+		return "tls"
+	}
+	return string(config.Opaque)
 }
 
 // relayOutbound relays an opaque connection to an endpoint of b (or to dst
 // when b is nil), over mTLS when the endpoint is meshed.
-func (p *Proxy) relayOutbound(ctx context.Context, s *state, c net.Conn, b *backend.Backend, dst, client netip.AddrPort) {
+func (p *Proxy) relayOutbound(ctx context.Context, s *state, c net.Conn, b *backend.Backend, dst, client netip.AddrPort, d detected) {
 	labels := metrics.Labels{Direction: "outbound", Service: "passthrough"}
 	var up net.Conn
 	var err error
@@ -185,17 +202,18 @@ func (p *Proxy) relayOutbound(ctx context.Context, s *state, c net.Conn, b *back
 		c.Close()
 		return
 	}
-	p.relay(ctx, s, labels, "opaque", c, up)
+	p.relay(ctx, s, labels, d, c, up)
 }
 
-func (p *Proxy) relay(ctx context.Context, s *state, labels metrics.Labels, proto string, down, up net.Conn) {
+func (p *Proxy) relay(ctx context.Context, s *state, labels metrics.Labels, d detected, down, up net.Conn) {
+	proto := d.label()
 	closed := p.metrics.ConnOpened(labels, proto)
 	toUp, toDown, err := tcpproxy.Relay(ctx, down, up, relayOptions(s.cfg))
 	closed(toUp, toDown)
 	if s.cfg.AccessLog {
 		p.log.LogAttrs(ctx, slog.LevelInfo, "access",
 			slog.String("direction", labels.Direction), slog.String("service", labels.Service),
-			slog.String("peer", labels.Peer), slog.String("protocol", proto),
+			slog.String("peer", labels.Peer), slog.String("protocol", proto), slog.String("sni", d.sni),
 			slog.String("client", down.RemoteAddr().String()), slog.String("upstream", up.RemoteAddr().String()),
 			slog.Int64("bytes_to_upstream", toUp), slog.Int64("bytes_to_client", toDown), slog.Any("error", err))
 	}
@@ -269,7 +287,7 @@ func (p *Proxy) serveInbound(ctx context.Context, l *listener, c *net.TCPConn) {
 	case config.HTTP2, config.GRPC:
 		p.serveHTTP2(inbound, conn, h)
 	default:
-		p.relayInbound(ctx, s, conn, spiffeid.ID{}, port)
+		p.relayInbound(ctx, s, conn, spiffeid.ID{}, port, detected{proto: proto, tls: res.Protocol == detect.TLS, sni: res.SNI})
 	}
 }
 
@@ -328,14 +346,14 @@ func (p *Proxy) serveMesh(ctx context.Context, s *state, c net.Conn, port uint16
 			tc.Close()
 			return
 		}
-		p.relayInbound(ctx, s, tc, peer, port)
+		p.relayInbound(ctx, s, tc, peer, port, detected{proto: config.Opaque})
 	default:
 		tc.Close()
 	}
 }
 
 // relayInbound relays an opaque connection to the application's port.
-func (p *Proxy) relayInbound(ctx context.Context, s *state, c net.Conn, peer spiffeid.ID, port uint16) {
+func (p *Proxy) relayInbound(ctx context.Context, s *state, c net.Conn, peer spiffeid.ID, port uint16, d detected) {
 	in := s.cfg.Inbound
 	ps := in.Port(port)
 	labels := metrics.Labels{Direction: "inbound", Service: strconv.Itoa(int(port)), Peer: peer.String()}
@@ -346,5 +364,5 @@ func (p *Proxy) relayInbound(ctx context.Context, s *state, c net.Conn, peer spi
 		c.Close()
 		return
 	}
-	p.relay(ctx, s, labels, "opaque", c, up)
+	p.relay(ctx, s, labels, d, c, up)
 }

@@ -2,8 +2,11 @@ package sidecar_test
 
 import (
 	"bufio"
+	"context"
 	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -72,4 +75,36 @@ func TestServerFirstTCPThroughMeshedPair(t *testing.T) {
 		v, _ := metric(t, p.serverAdm, "weft_tcp_write_bytes_total", `direction="inbound"`)
 		return v > 0
 	})
+}
+
+// TestTLSRelayedOpaque: an application's own TLS (here HTTPS with ALPN h2)
+// is not terminated by the mesh; it crosses the proxies as opaque bytes and
+// the handshake completes end to end with the application's certificate.
+func TestTLSRelayedOpaque(t *testing.T) {
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "tls "+r.Proto+" "+r.TLS.ServerName)
+	}))
+	srv.EnableHTTP2 = true
+	srv.StartTLS()
+	defer srv.Close()
+	p := startPair(t, []app{{name: "secure", addr: srv.Listener.Addr().String()}}, "")
+	tr := srv.Client().Transport.(*http.Transport).Clone()
+	tr.TLSClientConfig.ServerName = "example.com"
+	tr.DialContext = func(ctx context.Context, network, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, network, p.listen["secure"])
+	}
+	defer tr.CloseIdleConnections()
+	resp, err := (&http.Client{Transport: tr}).Get("https://example.com/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(body) != "tls HTTP/2.0 example.com" {
+		t.Fatalf("got %q", body)
+	}
+	if v, ok := metric(t, p.clientAdm, "weft_tcp_connections_total", `protocol="tls"`, `service="secure"`); !ok || v < 1 {
+		t.Errorf("the relayed TLS connection was not counted as tls (%v)", v)
+	}
 }
