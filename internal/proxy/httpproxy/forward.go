@@ -3,6 +3,7 @@ package httpproxy
 import (
 	"context"
 	"io"
+	"log"
 	"log/slog"
 	"net/http"
 	"net/http/httputil"
@@ -26,7 +27,27 @@ type Env struct {
 	AccessLog bool
 	// TCPIdle bounds tunnels (CONNECT, and Upgrade through the peer).
 	TCPIdle tcpproxy.Options
+	// ErrorLog receives ReverseProxy's own complaints (client resets and
+	// the like), at debug level.
+	ErrorLog *log.Logger
+	// Buffers are the body-copy buffers, shared by every request; without
+	// them ReverseProxy allocates 32 KiB per request.
+	Buffers *BufferPool
 }
+
+// BufferPool recycles body-copy buffers (httputil.BufferPool).
+type BufferPool struct{ p sync.Pool }
+
+// NewBufferPool returns a pool of 32 KiB buffers.
+func NewBufferPool() *BufferPool {
+	return &BufferPool{p: sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}}
+}
+
+// Get returns a buffer.
+func (bp *BufferPool) Get() []byte { return *(bp.p.Get().(*[]byte)) }
+
+// Put returns a buffer to the pool.
+func (bp *BufferPool) Put(b []byte) { bp.p.Put(&b) }
 
 // exchange is one request on its way through the proxy.
 type exchange struct {
@@ -56,8 +77,9 @@ func (x *exchange) forward(w http.ResponseWriter, r *http.Request, target string
 			}
 		},
 		Transport:     &x.tt,
-		FlushInterval: -1,
-		ErrorLog:      slog.NewLogLogger(x.env.Log.Handler(), slog.LevelDebug),
+		FlushInterval: 0, // streaming responses (unknown length, SSE) are flushed per write by ReverseProxy itself
+		BufferPool:    x.env.Buffers,
+		ErrorLog:      x.env.ErrorLog,
 		ModifyResponse: func(resp *http.Response) error {
 			if x.grpc {
 				trailersOnlyToTrailers(resp)

@@ -3,8 +3,6 @@ package sidecar
 import (
 	"encoding/json"
 	"fmt"
-	"log"
-	"log/slog"
 	"slices"
 	"time"
 
@@ -72,10 +70,4 @@ func (p *Proxy) configDump() ([]byte, error) {
 		return 0
 	})
 	return json.MarshalIndent(out, "", "  ")
-}
-
-// discardLog routes net/http's own error log (TLS handshake noise, client
-// resets) to slog at debug level.
-func discardLog(l *slog.Logger) *log.Logger {
-	return slog.NewLogLogger(l.Handler(), slog.LevelDebug)
 }

@@ -44,7 +44,7 @@ type app struct {
 // pair is an outbound proxy and an inbound proxy, meshed with mTLS, each
 // running in this process with real sockets.
 type pair struct {
-	t          *testing.T
+	t          testing.TB
 	dir        string
 	listen     map[string]string // service -> client-side explicit listener address
 	inbound    string
@@ -58,7 +58,7 @@ type pair struct {
 	serverDone chan error
 }
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -68,7 +68,7 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-func quietLogger(t *testing.T) *slog.Logger {
+func quietLogger(t testing.TB) *slog.Logger {
 	if testing.Verbose() {
 		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
@@ -77,7 +77,7 @@ func quietLogger(t *testing.T) *slog.Logger {
 
 // startPair starts a server proxy fronting apps and a client proxy with one
 // explicit listener per app. extraClient is appended to the client config.
-func startPair(t *testing.T, apps []app, extraClient string) *pair {
+func startPair(t testing.TB, apps []app, extraClient string) *pair {
 	t.Helper()
 	ca := tlstest.NewCA(t, "test.weft")
 	cf := ca.Issue(t, clientID, time.Hour)
@@ -133,7 +133,7 @@ func (p *pair) clientConfig(cf tlsid.Files, apps []app, version, extra string) s
 	return b.String()
 }
 
-func writeFile(t *testing.T, path, content string) {
+func writeFile(t testing.TB, path, content string) {
 	t.Helper()
 	tmp := path + ".tmp"
 	if err := os.WriteFile(tmp, []byte(content), 0o600); err != nil {
@@ -145,7 +145,7 @@ func writeFile(t *testing.T, path, content string) {
 }
 
 // run starts a proxy and waits until its listeners are open.
-func run(ctx context.Context, t *testing.T, cfg string) chan error {
+func run(ctx context.Context, t testing.TB, cfg string) chan error {
 	t.Helper()
 	ready := make(chan string, 1)
 	done := make(chan error, 1)
@@ -183,7 +183,7 @@ func (p *pair) url(service, path string) string {
 
 // metric returns the value of the first metric sample line on admin that
 // starts with name and contains every one of labels.
-func metric(t *testing.T, admin, name string, labels ...string) (float64, bool) {
+func metric(t testing.TB, admin, name string, labels ...string) (float64, bool) {
 	t.Helper()
 	resp, err := http.Get("http://" + admin + "/metrics")
 	if err != nil {
@@ -213,7 +213,7 @@ lines:
 }
 
 // eventually polls cond until it holds or a generous deadline passes.
-func eventually(t *testing.T, what string, cond func() bool) {
+func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for !cond() {
@@ -225,7 +225,7 @@ func eventually(t *testing.T, what string, cond func() bool) {
 }
 
 // serve runs an HTTP/1.1 server for h on a fresh loopback port.
-func serve(t *testing.T, h http.Handler) string {
+func serve(t testing.TB, h http.Handler) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -17,7 +17,7 @@ import (
 
 // echoApp answers with what it received, so tests can assert what the
 // application saw after two proxies.
-func echoApp(t *testing.T) string {
+func echoApp(t testing.TB) string {
 	return serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, err := io.ReadAll(r.Body)
 		if err != nil {
@@ -296,5 +296,38 @@ func TestConnectThroughMeshedPair(t *testing.T) {
 	got, _ := io.ReadAll(br)
 	if string(got) != "ping through the tunnel" {
 		t.Fatalf("tunnel echoed %q", got)
+	}
+}
+
+// TestStreamingResponseIsNotBuffered: a response of unknown length (chunked,
+// server-sent events) reaches the client piece by piece; the application
+// only sends its second piece after the client has read the first.
+func TestStreamingResponseIsNotBuffered(t *testing.T) {
+	gotFirst := make(chan struct{})
+	addr := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		io.WriteString(w, "data: first\n\n")
+		http.NewResponseController(w).Flush()
+		select {
+		case <-gotFirst:
+		case <-time.After(10 * time.Second):
+			return
+		}
+		io.WriteString(w, "data: second\n\n")
+	}))
+	p := startPair(t, []app{{name: "events", addr: addr}}, "")
+	resp, err := http.Get(p.url("events", "/"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	br := bufio.NewReader(resp.Body)
+	if line, err := br.ReadString('\n'); err != nil || line != "data: first\n" {
+		t.Fatalf("first event: %q, %v (buffered by the proxy?)", line, err)
+	}
+	close(gotFirst)
+	rest, _ := io.ReadAll(br)
+	if string(rest) != "\ndata: second\n\n" {
+		t.Fatalf("rest %q", rest)
 	}
 }

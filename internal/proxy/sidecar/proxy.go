@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log"
 	"log/slog"
 	"net"
 	"net/http"
@@ -33,12 +34,14 @@ type Options struct {
 
 // Proxy is a running weft-proxy.
 type Proxy struct {
-	log     *slog.Logger
-	opts    Options
-	metrics *metrics.Metrics
-	up      *httpproxy.Upstreams
-	state   atomic.Pointer[state]
-	tls     atomic.Pointer[tlsid.Source]
+	log      *slog.Logger
+	errorLog *log.Logger // net/http's own logging, routed to log at debug
+	buffers  *httpproxy.BufferPool
+	opts     Options
+	metrics  *metrics.Metrics
+	up       *httpproxy.Upstreams
+	state    atomic.Pointer[state]
+	tls      atomic.Pointer[tlsid.Source]
 
 	// mu guards the listener set and the reload sequence.
 	mu        sync.Mutex
@@ -71,6 +74,8 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	p := &Proxy{
 		log:       opts.Logger,
+		errorLog:  slog.NewLogLogger(opts.Logger.Handler(), slog.LevelDebug),
+		buffers:   httpproxy.NewBufferPool(),
 		opts:      opts,
 		metrics:   metrics.New(metrics.Options{}),
 		listeners: map[listenerKey]*listener{},

@@ -89,7 +89,7 @@ func (p *Proxy) startServers(ctx context.Context, cfg *config.Compiled) {
 				MaxReceiveBufferPerStream:     1 << 20,
 				SendPingTimeout:               time.Minute,
 			},
-			ErrorLog:    discardLog(p.log),
+			ErrorLog:    p.errorLog,
 			BaseContext: func(net.Listener) context.Context { return ctx },
 			ConnContext: func(ctx context.Context, c net.Conn) context.Context {
 				return context.WithValue(ctx, handlerKey{}, c.(*handedConn).h)

@@ -55,6 +55,8 @@ func (p *Proxy) newState(cfg *config.Compiled, prev *state) (*state, error) {
 		Log:       p.log,
 		AccessLog: cfg.AccessLog,
 		TCPIdle:   relayOptions(cfg),
+		ErrorLog:  p.errorLog,
+		Buffers:   p.buffers,
 	}
 	return s, nil
 }
