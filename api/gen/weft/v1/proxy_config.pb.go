@@ -541,11 +541,20 @@ type Service struct {
 	// outbound listener, e.g. the ClusterIP and port.
 	Addresses []string `protobuf:"bytes,2,rep,name=addresses,proto3" json:"addresses,omitempty"`
 	// Protocol of the service: "" (detect), "opaque", "http1", "http2", "grpc".
-	Protocol      string        `protobuf:"bytes,3,opt,name=protocol,proto3" json:"protocol,omitempty"`
-	Endpoints     []*Endpoint   `protobuf:"bytes,4,rep,name=endpoints,proto3" json:"endpoints,omitempty"`
-	LoadBalancer  *LoadBalancer `protobuf:"bytes,5,opt,name=load_balancer,json=loadBalancer,proto3" json:"load_balancer,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Protocol     string        `protobuf:"bytes,3,opt,name=protocol,proto3" json:"protocol,omitempty"`
+	Endpoints    []*Endpoint   `protobuf:"bytes,4,rep,name=endpoints,proto3" json:"endpoints,omitempty"`
+	LoadBalancer *LoadBalancer `protobuf:"bytes,5,opt,name=load_balancer,json=loadBalancer,proto3" json:"load_balancer,omitempty"`
+	// Route rules attached to this service (Gateway API HTTPRoute and
+	// GRPCRoute rules with this service as parentRef, the GAMMA pattern). A
+	// request that matches no rule goes to this service's own endpoints.
+	Routes []*RouteRule `protobuf:"bytes,6,rep,name=routes,proto3" json:"routes,omitempty"`
+	// The retry budget shared by every retry to this service. Default: 20% of
+	// live traffic plus 10 retries per second, over a 10s window.
+	RetryBudget *RetryBudget `protobuf:"bytes,7,opt,name=retry_budget,json=retryBudget,proto3" json:"retry_budget,omitempty"`
+	// Limits and outlier detection for this service's endpoints.
+	CircuitBreaker *CircuitBreaker `protobuf:"bytes,8,opt,name=circuit_breaker,json=circuitBreaker,proto3" json:"circuit_breaker,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *Service) Reset() {
@@ -613,6 +622,1538 @@ func (x *Service) GetLoadBalancer() *LoadBalancer {
 	return nil
 }
 
+func (x *Service) GetRoutes() []*RouteRule {
+	if x != nil {
+		return x.Routes
+	}
+	return nil
+}
+
+func (x *Service) GetRetryBudget() *RetryBudget {
+	if x != nil {
+		return x.RetryBudget
+	}
+	return nil
+}
+
+func (x *Service) GetCircuitBreaker() *CircuitBreaker {
+	if x != nil {
+		return x.CircuitBreaker
+	}
+	return nil
+}
+
+// RouteRule is one rule of an HTTPRoute or GRPCRoute, with the policies that
+// apply to it.
+type RouteRule struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "namespace/name" of the route resource: the metrics' route label.
+	Route string `protobuf:"bytes,1,opt,name=route,proto3" json:"route,omitempty"`
+	// "http" (default) or "grpc": which Gateway API matching rules apply.
+	Kind string `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
+	// The route's creation time, RFC 3339: among equally specific matches of
+	// different routes the oldest route wins, as Gateway API specifies.
+	Created string `protobuf:"bytes,3,opt,name=created,proto3" json:"created,omitempty"`
+	// Index of the rule within its route.
+	Index uint32 `protobuf:"varint,4,opt,name=index,proto3" json:"index,omitempty"`
+	// Any one match selects the rule; none matches every request.
+	Matches []*RouteMatch `protobuf:"bytes,5,rep,name=matches,proto3" json:"matches,omitempty"`
+	Filters *RouteFilters `protobuf:"bytes,6,opt,name=filters,proto3" json:"filters,omitempty"`
+	// Weighted backends (canary, blue/green). Empty: the parent service.
+	Backends      []*RouteBackend `protobuf:"bytes,7,rep,name=backends,proto3" json:"backends,omitempty"`
+	Timeouts      *RouteTimeouts  `protobuf:"bytes,8,opt,name=timeouts,proto3" json:"timeouts,omitempty"`
+	Retry         *RetryPolicy    `protobuf:"bytes,9,opt,name=retry,proto3" json:"retry,omitempty"`
+	RateLimit     *RateLimit      `protobuf:"bytes,10,opt,name=rate_limit,json=rateLimit,proto3" json:"rate_limit,omitempty"`
+	Fault         *Fault          `protobuf:"bytes,11,opt,name=fault,proto3" json:"fault,omitempty"`
+	Mirrors       []*MirrorPolicy `protobuf:"bytes,12,rep,name=mirrors,proto3" json:"mirrors,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RouteRule) Reset() {
+	*x = RouteRule{}
+	mi := &file_weft_v1_proxy_config_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RouteRule) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RouteRule) ProtoMessage() {}
+
+func (x *RouteRule) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_v1_proxy_config_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RouteRule.ProtoReflect.Descriptor instead.
+func (*RouteRule) Descriptor() ([]byte, []int) {
+	return file_weft_v1_proxy_config_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *RouteRule) GetRoute() string {
+	if x != nil {
+		return x.Route
+	}
+	return ""
+}
+
+func (x *RouteRule) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *RouteRule) GetCreated() string {
+	if x != nil {
+		return x.Created
+	}
+	return ""
+}
+
+func (x *RouteRule) GetIndex() uint32 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+func (x *RouteRule) GetMatches() []*RouteMatch {
+	if x != nil {
+		return x.Matches
+	}
+	return nil
+}
+
+func (x *RouteRule) GetFilters() *RouteFilters {
+	if x != nil {
+		return x.Filters
+	}
+	return nil
+}
+
+func (x *RouteRule) GetBackends() []*RouteBackend {
+	if x != nil {
+		return x.Backends
+	}
+	return nil
+}
+
+func (x *RouteRule) GetTimeouts() *RouteTimeouts {
+	if x != nil {
+		return x.Timeouts
+	}
+	return nil
+}
+
+func (x *RouteRule) GetRetry() *RetryPolicy {
+	if x != nil {
+		return x.Retry
+	}
+	return nil
+}
+
+func (x *RouteRule) GetRateLimit() *RateLimit {
+	if x != nil {
+		return x.RateLimit
+	}
+	return nil
+}
+
+func (x *RouteRule) GetFault() *Fault {
+	if x != nil {
+		return x.Fault
+	}
+	return nil
+}
+
+func (x *RouteRule) GetMirrors() []*MirrorPolicy {
+	if x != nil {
+		return x.Mirrors
+	}
+	return nil
+}
+
+type RouteMatch struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Path  *PathMatch             `protobuf:"bytes,1,opt,name=path,proto3" json:"path,omitempty"`
+	// HTTP method, e.g. GET.
+	Method      string        `protobuf:"bytes,2,opt,name=method,proto3" json:"method,omitempty"`
+	Headers     []*ValueMatch `protobuf:"bytes,3,rep,name=headers,proto3" json:"headers,omitempty"`
+	QueryParams []*ValueMatch `protobuf:"bytes,4,rep,name=query_params,json=queryParams,proto3" json:"query_params,omitempty"`
+	// gRPC service and method (kind grpc).
+	Grpc          *GRPCMethodMatch `protobuf:"bytes,5,opt,name=grpc,proto3" json:"grpc,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RouteMatch) Reset() {
+	*x = RouteMatch{}
+	mi := &file_weft_v1_proxy_config_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RouteMatch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RouteMatch) ProtoMessage() {}
+
+func (x *RouteMatch) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_v1_proxy_config_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RouteMatch.ProtoReflect.Descriptor instead.
+func (*RouteMatch) Descriptor() ([]byte, []int) {
+	return file_weft_v1_proxy_config_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *RouteMatch) GetPath() *PathMatch {
+	if x != nil {
+		return x.Path
+	}
+	return nil
+}
+
+func (x *RouteMatch) GetMethod() string {
+	if x != nil {
+		return x.Method
+	}
+	return ""
+}
+
+func (x *RouteMatch) GetHeaders() []*ValueMatch {
+	if x != nil {
+		return x.Headers
+	}
+	return nil
+}
+
+func (x *RouteMatch) GetQueryParams() []*ValueMatch {
+	if x != nil {
+		return x.QueryParams
+	}
+	return nil
+}
+
+func (x *RouteMatch) GetGrpc() *GRPCMethodMatch {
+	if x != nil {
+		return x.Grpc
+	}
+	return nil
+}
+
+type PathMatch struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "Exact", "PathPrefix" (default) or "RegularExpression".
+	Type          string `protobuf:"bytes,1,opt,name=type,proto3" json:"type,omitempty"`
+	Value         string `protobuf:"bytes,2,opt,name=value,proto3" json:"value,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PathMatch) Reset() {
+	*x = PathMatch{}
+	mi := &file_weft_v1_proxy_config_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PathMatch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PathMatch) ProtoMessage() {}
+
+func (x *PathMatch) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_v1_proxy_config_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PathMatch.ProtoReflect.Descriptor instead.
+func (*PathMatch) Descriptor() ([]byte, []int) {
+	return file_weft_v1_proxy_config_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *PathMatch) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *PathMatch) GetValue() string {
+	if x != nil {
+		return x.Value
+	}
+	return ""
+}
+
+type ValueMatch struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "Exact" (default) or "RegularExpression".
+	Type          string `protobuf:"bytes,1,opt,name=type,proto3" json:"type,omitempty"`
+	Name          string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	Value         string `protobuf:"bytes,3,opt,name=value,proto3" json:"value,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ValueMatch) Reset() {
+	*x = ValueMatch{}
+	mi := &file_weft_v1_proxy_config_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ValueMatch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ValueMatch) ProtoMessage() {}
+
+func (x *ValueMatch) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_v1_proxy_config_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ValueMatch.ProtoReflect.Descriptor instead.
+func (*ValueMatch) Descriptor() ([]byte, []int) {
+	return file_weft_v1_proxy_config_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *ValueMatch) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *ValueMatch) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ValueMatch) GetValue() string {
+	if x != nil {
+		return x.Value
+	}
+	return ""
+}
+
+type GRPCMethodMatch struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "Exact" (default) or "RegularExpression".
+	Type          string `protobuf:"bytes,1,opt,name=type,proto3" json:"type,omitempty"`
+	Service       string `protobuf:"bytes,2,opt,name=service,proto3" json:"service,omitempty"`
+	Method        string `protobuf:"bytes,3,opt,name=method,proto3" json:"method,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GRPCMethodMatch) Reset() {
+	*x = GRPCMethodMatch{}
+	mi := &file_weft_v1_proxy_config_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GRPCMethodMatch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GRPCMethodMatch) ProtoMessage() {}
+
+func (x *GRPCMethodMatch) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_v1_proxy_config_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GRPCMethodMatch.ProtoReflect.Descriptor instead.
+func (*GRPCMethodMatch) Descriptor() ([]byte, []int) {
+	return file_weft_v1_proxy_config_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *GRPCMethodMatch) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *GRPCMethodMatch) GetService() string {
+	if x != nil {
+		return x.Service
+	}
+	return ""
+}
+
+func (x *GRPCMethodMatch) GetMethod() string {
+	if x != nil {
+		return x.Method
+	}
+	return ""
+}
+
+type RouteFilters struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	RequestHeaders  *HeaderModifier        `protobuf:"bytes,1,opt,name=request_headers,json=requestHeaders,proto3" json:"request_headers,omitempty"`
+	ResponseHeaders *HeaderModifier        `protobuf:"bytes,2,opt,name=response_headers,json=responseHeaders,proto3" json:"response_headers,omitempty"`
+	Redirect        *Redirect              `protobuf:"bytes,3,opt,name=redirect,proto3" json:"redirect,omitempty"`
+	Rewrite         *Rewrite               `protobuf:"bytes,4,opt,name=rewrite,proto3" json:"rewrite,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *RouteFilters) Reset() {
+	*x = RouteFilters{}
+	mi := &file_weft_v1_proxy_config_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RouteFilters) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RouteFilters) ProtoMessage() {}
+
+func (x *RouteFilters) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_v1_proxy_config_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RouteFilters.ProtoReflect.Descriptor instead.
+func (*RouteFilters) Descriptor() ([]byte, []int) {
+	return file_weft_v1_proxy_config_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *RouteFilters) GetRequestHeaders() *HeaderModifier {
+	if x != nil {
+		return x.RequestHeaders
+	}
+	return nil
+}
+
+func (x *RouteFilters) GetResponseHeaders() *HeaderModifier {
+	if x != nil {
+		return x.ResponseHeaders
+	}
+	return nil
+}
+
+func (x *RouteFilters) GetRedirect() *Redirect {
+	if x != nil {
+		return x.Redirect
+	}
+	return nil
+}
+
+func (x *RouteFilters) GetRewrite() *Rewrite {
+	if x != nil {
+		return x.Rewrite
+	}
+	return nil
+}
+
+type HeaderModifier struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Set           []*Header              `protobuf:"bytes,1,rep,name=set,proto3" json:"set,omitempty"`
+	Add           []*Header              `protobuf:"bytes,2,rep,name=add,proto3" json:"add,omitempty"`
+	Remove        []string               `protobuf:"bytes,3,rep,name=remove,proto3" json:"remove,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HeaderModifier) Reset() {
+	*x = HeaderModifier{}
+	mi := &file_weft_v1_proxy_config_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HeaderModifier) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HeaderModifier) ProtoMessage() {}
+
+func (x *HeaderModifier) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_v1_proxy_config_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HeaderModifier.ProtoReflect.Descriptor instead.
+func (*HeaderModifier) Descriptor() ([]byte, []int) {
+	return file_weft_v1_proxy_config_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *HeaderModifier) GetSet() []*Header {
+	if x != nil {
+		return x.Set
+	}
+	return nil
+}
+
+func (x *HeaderModifier) GetAdd() []*Header {
+	if x != nil {
+		return x.Add
+	}
+	return nil
+}
+
+func (x *HeaderModifier) GetRemove() []string {
+	if x != nil {
+		return x.Remove
+	}
+	return nil
+}
+
+type Header struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Value         string                 `protobuf:"bytes,2,opt,name=value,proto3" json:"value,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Header) Reset() {
+	*x = Header{}
+	mi := &file_weft_v1_proxy_config_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Header) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Header) ProtoMessage() {}
+
+func (x *Header) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_v1_proxy_config_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Header.ProtoReflect.Descriptor instead.
+func (*Header) Descriptor() ([]byte, []int) {
+	return file_weft_v1_proxy_config_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *Header) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Header) GetValue() string {
+	if x != nil {
+		return x.Value
+	}
+	return ""
+}
+
+type Redirect struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Scheme   string                 `protobuf:"bytes,1,opt,name=scheme,proto3" json:"scheme,omitempty"`
+	Hostname string                 `protobuf:"bytes,2,opt,name=hostname,proto3" json:"hostname,omitempty"`
+	Path     *PathModifier          `protobuf:"bytes,3,opt,name=path,proto3" json:"path,omitempty"`
+	Port     uint32                 `protobuf:"varint,4,opt,name=port,proto3" json:"port,omitempty"`
+	// 301 or 302 (default).
+	StatusCode    uint32 `protobuf:"varint,5,opt,name=status_code,json=statusCode,proto3" json:"status_code,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Redirect) Reset() {
+	*x = Redirect{}
+	mi := &file_weft_v1_proxy_config_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Redirect) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Redirect) ProtoMessage() {}
+
+func (x *Redirect) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_v1_proxy_config_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Redirect.ProtoReflect.Descriptor instead.
+func (*Redirect) Descriptor() ([]byte, []int) {
+	return file_weft_v1_proxy_config_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *Redirect) GetScheme() string {
+	if x != nil {
+		return x.Scheme
+	}
+	return ""
+}
+
+func (x *Redirect) GetHostname() string {
+	if x != nil {
+		return x.Hostname
+	}
+	return ""
+}
+
+func (x *Redirect) GetPath() *PathModifier {
+	if x != nil {
+		return x.Path
+	}
+	return nil
+}
+
+func (x *Redirect) GetPort() uint32 {
+	if x != nil {
+		return x.Port
+	}
+	return 0
+}
+
+func (x *Redirect) GetStatusCode() uint32 {
+	if x != nil {
+		return x.StatusCode
+	}
+	return 0
+}
+
+type PathModifier struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "ReplaceFullPath" or "ReplacePrefixMatch".
+	Type          string `protobuf:"bytes,1,opt,name=type,proto3" json:"type,omitempty"`
+	Value         string `protobuf:"bytes,2,opt,name=value,proto3" json:"value,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PathModifier) Reset() {
+	*x = PathModifier{}
+	mi := &file_weft_v1_proxy_config_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PathModifier) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PathModifier) ProtoMessage() {}
+
+func (x *PathModifier) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_v1_proxy_config_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PathModifier.ProtoReflect.Descriptor instead.
+func (*PathModifier) Descriptor() ([]byte, []int) {
+	return file_weft_v1_proxy_config_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *PathModifier) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *PathModifier) GetValue() string {
+	if x != nil {
+		return x.Value
+	}
+	return ""
+}
+
+type Rewrite struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Hostname      string                 `protobuf:"bytes,1,opt,name=hostname,proto3" json:"hostname,omitempty"`
+	Path          *PathModifier          `protobuf:"bytes,2,opt,name=path,proto3" json:"path,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Rewrite) Reset() {
+	*x = Rewrite{}
+	mi := &file_weft_v1_proxy_config_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Rewrite) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Rewrite) ProtoMessage() {}
+
+func (x *Rewrite) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_v1_proxy_config_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Rewrite.ProtoReflect.Descriptor instead.
+func (*Rewrite) Descriptor() ([]byte, []int) {
+	return file_weft_v1_proxy_config_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *Rewrite) GetHostname() string {
+	if x != nil {
+		return x.Hostname
+	}
+	return ""
+}
+
+func (x *Rewrite) GetPath() *PathModifier {
+	if x != nil {
+		return x.Path
+	}
+	return nil
+}
+
+type RouteBackend struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Name of a service in services.
+	Service string `protobuf:"bytes,1,opt,name=service,proto3" json:"service,omitempty"`
+	Port    uint32 `protobuf:"varint,2,opt,name=port,proto3" json:"port,omitempty"`
+	// Relative weight; 0 sends this backend nothing.
+	Weight          uint32          `protobuf:"varint,3,opt,name=weight,proto3" json:"weight,omitempty"`
+	RequestHeaders  *HeaderModifier `protobuf:"bytes,4,opt,name=request_headers,json=requestHeaders,proto3" json:"request_headers,omitempty"`
+	ResponseHeaders *HeaderModifier `protobuf:"bytes,5,opt,name=response_headers,json=responseHeaders,proto3" json:"response_headers,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *RouteBackend) Reset() {
+	*x = RouteBackend{}
+	mi := &file_weft_v1_proxy_config_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RouteBackend) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RouteBackend) ProtoMessage() {}
+
+func (x *RouteBackend) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_v1_proxy_config_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RouteBackend.ProtoReflect.Descriptor instead.
+func (*RouteBackend) Descriptor() ([]byte, []int) {
+	return file_weft_v1_proxy_config_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *RouteBackend) GetService() string {
+	if x != nil {
+		return x.Service
+	}
+	return ""
+}
+
+func (x *RouteBackend) GetPort() uint32 {
+	if x != nil {
+		return x.Port
+	}
+	return 0
+}
+
+func (x *RouteBackend) GetWeight() uint32 {
+	if x != nil {
+		return x.Weight
+	}
+	return 0
+}
+
+func (x *RouteBackend) GetRequestHeaders() *HeaderModifier {
+	if x != nil {
+		return x.RequestHeaders
+	}
+	return nil
+}
+
+func (x *RouteBackend) GetResponseHeaders() *HeaderModifier {
+	if x != nil {
+		return x.ResponseHeaders
+	}
+	return nil
+}
+
+type RouteTimeouts struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The whole request, retries included (Gateway API timeouts.request).
+	Request *durationpb.Duration `protobuf:"bytes,1,opt,name=request,proto3" json:"request,omitempty"`
+	// Each try to a backend (Gateway API timeouts.backendRequest).
+	BackendRequest *durationpb.Duration `protobuf:"bytes,2,opt,name=backend_request,json=backendRequest,proto3" json:"backend_request,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *RouteTimeouts) Reset() {
+	*x = RouteTimeouts{}
+	mi := &file_weft_v1_proxy_config_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RouteTimeouts) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RouteTimeouts) ProtoMessage() {}
+
+func (x *RouteTimeouts) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_v1_proxy_config_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RouteTimeouts.ProtoReflect.Descriptor instead.
+func (*RouteTimeouts) Descriptor() ([]byte, []int) {
+	return file_weft_v1_proxy_config_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *RouteTimeouts) GetRequest() *durationpb.Duration {
+	if x != nil {
+		return x.Request
+	}
+	return nil
+}
+
+func (x *RouteTimeouts) GetBackendRequest() *durationpb.Duration {
+	if x != nil {
+		return x.BackendRequest
+	}
+	return nil
+}
+
+type RetryPolicy struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Retries per request. Default 2 when the policy is present.
+	MaxRetries uint32 `protobuf:"varint,1,opt,name=max_retries,json=maxRetries,proto3" json:"max_retries,omitempty"`
+	// HTTP statuses that are retried: "503" or ranges "502-504".
+	Statuses []string `protobuf:"bytes,2,rep,name=statuses,proto3" json:"statuses,omitempty"`
+	// gRPC status codes that are retried, e.g. 14 (UNAVAILABLE).
+	GrpcCodes []uint32 `protobuf:"varint,3,rep,packed,name=grpc_codes,json=grpcCodes,proto3" json:"grpc_codes,omitempty"`
+	// Retry when the connection broke before the response (idempotent
+	// requests only unless retry_non_idempotent).
+	OnReset bool `protobuf:"varint,4,opt,name=on_reset,json=onReset,proto3" json:"on_reset,omitempty"`
+	// Allow retries of POST and PATCH.
+	RetryNonIdempotent bool `protobuf:"varint,5,opt,name=retry_non_idempotent,json=retryNonIdempotent,proto3" json:"retry_non_idempotent,omitempty"`
+	// Larger request bodies are not retried. Default 64 KiB.
+	MaxBodyBytes uint32               `protobuf:"varint,6,opt,name=max_body_bytes,json=maxBodyBytes,proto3" json:"max_body_bytes,omitempty"`
+	BackoffBase  *durationpb.Duration `protobuf:"bytes,7,opt,name=backoff_base,json=backoffBase,proto3" json:"backoff_base,omitempty"`
+	BackoffMax   *durationpb.Duration `protobuf:"bytes,8,opt,name=backoff_max,json=backoffMax,proto3" json:"backoff_max,omitempty"`
+	// Connect failures are retried unless this is set.
+	NoRetryOnConnectFailure bool `protobuf:"varint,9,opt,name=no_retry_on_connect_failure,json=noRetryOnConnectFailure,proto3" json:"no_retry_on_connect_failure,omitempty"`
+	unknownFields           protoimpl.UnknownFields
+	sizeCache               protoimpl.SizeCache
+}
+
+func (x *RetryPolicy) Reset() {
+	*x = RetryPolicy{}
+	mi := &file_weft_v1_proxy_config_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RetryPolicy) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RetryPolicy) ProtoMessage() {}
+
+func (x *RetryPolicy) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_v1_proxy_config_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RetryPolicy.ProtoReflect.Descriptor instead.
+func (*RetryPolicy) Descriptor() ([]byte, []int) {
+	return file_weft_v1_proxy_config_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *RetryPolicy) GetMaxRetries() uint32 {
+	if x != nil {
+		return x.MaxRetries
+	}
+	return 0
+}
+
+func (x *RetryPolicy) GetStatuses() []string {
+	if x != nil {
+		return x.Statuses
+	}
+	return nil
+}
+
+func (x *RetryPolicy) GetGrpcCodes() []uint32 {
+	if x != nil {
+		return x.GrpcCodes
+	}
+	return nil
+}
+
+func (x *RetryPolicy) GetOnReset() bool {
+	if x != nil {
+		return x.OnReset
+	}
+	return false
+}
+
+func (x *RetryPolicy) GetRetryNonIdempotent() bool {
+	if x != nil {
+		return x.RetryNonIdempotent
+	}
+	return false
+}
+
+func (x *RetryPolicy) GetMaxBodyBytes() uint32 {
+	if x != nil {
+		return x.MaxBodyBytes
+	}
+	return 0
+}
+
+func (x *RetryPolicy) GetBackoffBase() *durationpb.Duration {
+	if x != nil {
+		return x.BackoffBase
+	}
+	return nil
+}
+
+func (x *RetryPolicy) GetBackoffMax() *durationpb.Duration {
+	if x != nil {
+		return x.BackoffMax
+	}
+	return nil
+}
+
+func (x *RetryPolicy) GetNoRetryOnConnectFailure() bool {
+	if x != nil {
+		return x.NoRetryOnConnectFailure
+	}
+	return false
+}
+
+type RetryBudget struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Retries may add at most this fraction to live traffic. Default 0.2.
+	RetryRatio float64 `protobuf:"fixed64,1,opt,name=retry_ratio,json=retryRatio,proto3" json:"retry_ratio,omitempty"`
+	// Retries allowed per second regardless of traffic. Default 10.
+	MinRetriesPerSecond uint32 `protobuf:"varint,2,opt,name=min_retries_per_second,json=minRetriesPerSecond,proto3" json:"min_retries_per_second,omitempty"`
+	// Window that requests count in. Default 10s.
+	Ttl           *durationpb.Duration `protobuf:"bytes,3,opt,name=ttl,proto3" json:"ttl,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RetryBudget) Reset() {
+	*x = RetryBudget{}
+	mi := &file_weft_v1_proxy_config_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RetryBudget) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RetryBudget) ProtoMessage() {}
+
+func (x *RetryBudget) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_v1_proxy_config_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RetryBudget.ProtoReflect.Descriptor instead.
+func (*RetryBudget) Descriptor() ([]byte, []int) {
+	return file_weft_v1_proxy_config_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *RetryBudget) GetRetryRatio() float64 {
+	if x != nil {
+		return x.RetryRatio
+	}
+	return 0
+}
+
+func (x *RetryBudget) GetMinRetriesPerSecond() uint32 {
+	if x != nil {
+		return x.MinRetriesPerSecond
+	}
+	return 0
+}
+
+func (x *RetryBudget) GetTtl() *durationpb.Duration {
+	if x != nil {
+		return x.Ttl
+	}
+	return nil
+}
+
+type CircuitBreaker struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Concurrent requests to the service; more fail fast (503, gRPC
+	// UNAVAILABLE). 0: no limit.
+	MaxRequests uint32 `protobuf:"varint,1,opt,name=max_requests,json=maxRequests,proto3" json:"max_requests,omitempty"`
+	// Requests that may wait for a slot; 0: none wait.
+	MaxPending          uint32               `protobuf:"varint,2,opt,name=max_pending,json=maxPending,proto3" json:"max_pending,omitempty"`
+	PendingTimeout      *durationpb.Duration `protobuf:"bytes,3,opt,name=pending_timeout,json=pendingTimeout,proto3" json:"pending_timeout,omitempty"`
+	OutlierDetection    *OutlierDetection    `protobuf:"bytes,4,opt,name=outlier_detection,json=outlierDetection,proto3" json:"outlier_detection,omitempty"`
+	AdaptiveConcurrency *AdaptiveConcurrency `protobuf:"bytes,5,opt,name=adaptive_concurrency,json=adaptiveConcurrency,proto3" json:"adaptive_concurrency,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
+}
+
+func (x *CircuitBreaker) Reset() {
+	*x = CircuitBreaker{}
+	mi := &file_weft_v1_proxy_config_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CircuitBreaker) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CircuitBreaker) ProtoMessage() {}
+
+func (x *CircuitBreaker) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_v1_proxy_config_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CircuitBreaker.ProtoReflect.Descriptor instead.
+func (*CircuitBreaker) Descriptor() ([]byte, []int) {
+	return file_weft_v1_proxy_config_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *CircuitBreaker) GetMaxRequests() uint32 {
+	if x != nil {
+		return x.MaxRequests
+	}
+	return 0
+}
+
+func (x *CircuitBreaker) GetMaxPending() uint32 {
+	if x != nil {
+		return x.MaxPending
+	}
+	return 0
+}
+
+func (x *CircuitBreaker) GetPendingTimeout() *durationpb.Duration {
+	if x != nil {
+		return x.PendingTimeout
+	}
+	return nil
+}
+
+func (x *CircuitBreaker) GetOutlierDetection() *OutlierDetection {
+	if x != nil {
+		return x.OutlierDetection
+	}
+	return nil
+}
+
+func (x *CircuitBreaker) GetAdaptiveConcurrency() *AdaptiveConcurrency {
+	if x != nil {
+		return x.AdaptiveConcurrency
+	}
+	return nil
+}
+
+type OutlierDetection struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Eject an endpoint after this many consecutive failures. Default 5.
+	ConsecutiveFailures uint32 `protobuf:"varint,1,opt,name=consecutive_failures,json=consecutiveFailures,proto3" json:"consecutive_failures,omitempty"`
+	// Success-rate ejection: minimum requests per endpoint per interval
+	// (default 100) and the standard-deviation factor (default 1.9).
+	SuccessRateMinRequests uint32               `protobuf:"varint,2,opt,name=success_rate_min_requests,json=successRateMinRequests,proto3" json:"success_rate_min_requests,omitempty"`
+	SuccessRateStdevFactor float64              `protobuf:"fixed64,3,opt,name=success_rate_stdev_factor,json=successRateStdevFactor,proto3" json:"success_rate_stdev_factor,omitempty"`
+	Interval               *durationpb.Duration `protobuf:"bytes,4,opt,name=interval,proto3" json:"interval,omitempty"`
+	// First ejection lasts this long, the n-th n times as long. Default 30s.
+	BaseEjectionTime *durationpb.Duration `protobuf:"bytes,5,opt,name=base_ejection_time,json=baseEjectionTime,proto3" json:"base_ejection_time,omitempty"`
+	// At most this percentage of endpoints is ejected. Default 50.
+	MaxEjectionPercent uint32 `protobuf:"varint,6,opt,name=max_ejection_percent,json=maxEjectionPercent,proto3" json:"max_ejection_percent,omitempty"`
+	Disabled           bool   `protobuf:"varint,7,opt,name=disabled,proto3" json:"disabled,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
+}
+
+func (x *OutlierDetection) Reset() {
+	*x = OutlierDetection{}
+	mi := &file_weft_v1_proxy_config_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OutlierDetection) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OutlierDetection) ProtoMessage() {}
+
+func (x *OutlierDetection) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_v1_proxy_config_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OutlierDetection.ProtoReflect.Descriptor instead.
+func (*OutlierDetection) Descriptor() ([]byte, []int) {
+	return file_weft_v1_proxy_config_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *OutlierDetection) GetConsecutiveFailures() uint32 {
+	if x != nil {
+		return x.ConsecutiveFailures
+	}
+	return 0
+}
+
+func (x *OutlierDetection) GetSuccessRateMinRequests() uint32 {
+	if x != nil {
+		return x.SuccessRateMinRequests
+	}
+	return 0
+}
+
+func (x *OutlierDetection) GetSuccessRateStdevFactor() float64 {
+	if x != nil {
+		return x.SuccessRateStdevFactor
+	}
+	return 0
+}
+
+func (x *OutlierDetection) GetInterval() *durationpb.Duration {
+	if x != nil {
+		return x.Interval
+	}
+	return nil
+}
+
+func (x *OutlierDetection) GetBaseEjectionTime() *durationpb.Duration {
+	if x != nil {
+		return x.BaseEjectionTime
+	}
+	return nil
+}
+
+func (x *OutlierDetection) GetMaxEjectionPercent() uint32 {
+	if x != nil {
+		return x.MaxEjectionPercent
+	}
+	return 0
+}
+
+func (x *OutlierDetection) GetDisabled() bool {
+	if x != nil {
+		return x.Disabled
+	}
+	return false
+}
+
+type AdaptiveConcurrency struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Off by default.
+	Enabled       bool   `protobuf:"varint,1,opt,name=enabled,proto3" json:"enabled,omitempty"`
+	InitialLimit  uint32 `protobuf:"varint,2,opt,name=initial_limit,json=initialLimit,proto3" json:"initial_limit,omitempty"`
+	MinLimit      uint32 `protobuf:"varint,3,opt,name=min_limit,json=minLimit,proto3" json:"min_limit,omitempty"`
+	MaxLimit      uint32 `protobuf:"varint,4,opt,name=max_limit,json=maxLimit,proto3" json:"max_limit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AdaptiveConcurrency) Reset() {
+	*x = AdaptiveConcurrency{}
+	mi := &file_weft_v1_proxy_config_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AdaptiveConcurrency) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AdaptiveConcurrency) ProtoMessage() {}
+
+func (x *AdaptiveConcurrency) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_v1_proxy_config_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AdaptiveConcurrency.ProtoReflect.Descriptor instead.
+func (*AdaptiveConcurrency) Descriptor() ([]byte, []int) {
+	return file_weft_v1_proxy_config_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *AdaptiveConcurrency) GetEnabled() bool {
+	if x != nil {
+		return x.Enabled
+	}
+	return false
+}
+
+func (x *AdaptiveConcurrency) GetInitialLimit() uint32 {
+	if x != nil {
+		return x.InitialLimit
+	}
+	return 0
+}
+
+func (x *AdaptiveConcurrency) GetMinLimit() uint32 {
+	if x != nil {
+		return x.MinLimit
+	}
+	return 0
+}
+
+func (x *AdaptiveConcurrency) GetMaxLimit() uint32 {
+	if x != nil {
+		return x.MaxLimit
+	}
+	return 0
+}
+
+type RateLimit struct {
+	state             protoimpl.MessageState `protogen:"open.v1"`
+	RequestsPerSecond float64                `protobuf:"fixed64,1,opt,name=requests_per_second,json=requestsPerSecond,proto3" json:"requests_per_second,omitempty"`
+	Burst             uint32                 `protobuf:"varint,2,opt,name=burst,proto3" json:"burst,omitempty"`
+	// Per client identity (SPIFFE ID of the calling proxy).
+	PerIdentityRequestsPerSecond float64 `protobuf:"fixed64,3,opt,name=per_identity_requests_per_second,json=perIdentityRequestsPerSecond,proto3" json:"per_identity_requests_per_second,omitempty"`
+	PerIdentityBurst             uint32  `protobuf:"varint,4,opt,name=per_identity_burst,json=perIdentityBurst,proto3" json:"per_identity_burst,omitempty"`
+	unknownFields                protoimpl.UnknownFields
+	sizeCache                    protoimpl.SizeCache
+}
+
+func (x *RateLimit) Reset() {
+	*x = RateLimit{}
+	mi := &file_weft_v1_proxy_config_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RateLimit) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RateLimit) ProtoMessage() {}
+
+func (x *RateLimit) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_v1_proxy_config_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RateLimit.ProtoReflect.Descriptor instead.
+func (*RateLimit) Descriptor() ([]byte, []int) {
+	return file_weft_v1_proxy_config_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *RateLimit) GetRequestsPerSecond() float64 {
+	if x != nil {
+		return x.RequestsPerSecond
+	}
+	return 0
+}
+
+func (x *RateLimit) GetBurst() uint32 {
+	if x != nil {
+		return x.Burst
+	}
+	return 0
+}
+
+func (x *RateLimit) GetPerIdentityRequestsPerSecond() float64 {
+	if x != nil {
+		return x.PerIdentityRequestsPerSecond
+	}
+	return 0
+}
+
+func (x *RateLimit) GetPerIdentityBurst() uint32 {
+	if x != nil {
+		return x.PerIdentityBurst
+	}
+	return 0
+}
+
+type Fault struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	DelayPercent    float64                `protobuf:"fixed64,1,opt,name=delay_percent,json=delayPercent,proto3" json:"delay_percent,omitempty"`
+	Delay           *durationpb.Duration   `protobuf:"bytes,2,opt,name=delay,proto3" json:"delay,omitempty"`
+	AbortPercent    float64                `protobuf:"fixed64,3,opt,name=abort_percent,json=abortPercent,proto3" json:"abort_percent,omitempty"`
+	AbortHttpStatus uint32                 `protobuf:"varint,4,opt,name=abort_http_status,json=abortHttpStatus,proto3" json:"abort_http_status,omitempty"`
+	AbortGrpcStatus uint32                 `protobuf:"varint,5,opt,name=abort_grpc_status,json=abortGrpcStatus,proto3" json:"abort_grpc_status,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *Fault) Reset() {
+	*x = Fault{}
+	mi := &file_weft_v1_proxy_config_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Fault) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Fault) ProtoMessage() {}
+
+func (x *Fault) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_v1_proxy_config_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Fault.ProtoReflect.Descriptor instead.
+func (*Fault) Descriptor() ([]byte, []int) {
+	return file_weft_v1_proxy_config_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *Fault) GetDelayPercent() float64 {
+	if x != nil {
+		return x.DelayPercent
+	}
+	return 0
+}
+
+func (x *Fault) GetDelay() *durationpb.Duration {
+	if x != nil {
+		return x.Delay
+	}
+	return nil
+}
+
+func (x *Fault) GetAbortPercent() float64 {
+	if x != nil {
+		return x.AbortPercent
+	}
+	return 0
+}
+
+func (x *Fault) GetAbortHttpStatus() uint32 {
+	if x != nil {
+		return x.AbortHttpStatus
+	}
+	return 0
+}
+
+func (x *Fault) GetAbortGrpcStatus() uint32 {
+	if x != nil {
+		return x.AbortGrpcStatus
+	}
+	return 0
+}
+
+type MirrorPolicy struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Name of a service in services.
+	Service string `protobuf:"bytes,1,opt,name=service,proto3" json:"service,omitempty"`
+	// Percentage of requests mirrored. Default 100.
+	Percent       float64 `protobuf:"fixed64,2,opt,name=percent,proto3" json:"percent,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MirrorPolicy) Reset() {
+	*x = MirrorPolicy{}
+	mi := &file_weft_v1_proxy_config_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MirrorPolicy) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MirrorPolicy) ProtoMessage() {}
+
+func (x *MirrorPolicy) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_v1_proxy_config_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MirrorPolicy.ProtoReflect.Descriptor instead.
+func (*MirrorPolicy) Descriptor() ([]byte, []int) {
+	return file_weft_v1_proxy_config_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *MirrorPolicy) GetService() string {
+	if x != nil {
+		return x.Service
+	}
+	return ""
+}
+
+func (x *MirrorPolicy) GetPercent() float64 {
+	if x != nil {
+		return x.Percent
+	}
+	return 0
+}
+
 type Endpoint struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The workload's address, ip:port (its application port).
@@ -632,7 +2173,7 @@ type Endpoint struct {
 
 func (x *Endpoint) Reset() {
 	*x = Endpoint{}
-	mi := &file_weft_v1_proxy_config_proto_msgTypes[8]
+	mi := &file_weft_v1_proxy_config_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -644,7 +2185,7 @@ func (x *Endpoint) String() string {
 func (*Endpoint) ProtoMessage() {}
 
 func (x *Endpoint) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_v1_proxy_config_proto_msgTypes[8]
+	mi := &file_weft_v1_proxy_config_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -657,7 +2198,7 @@ func (x *Endpoint) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Endpoint.ProtoReflect.Descriptor instead.
 func (*Endpoint) Descriptor() ([]byte, []int) {
-	return file_weft_v1_proxy_config_proto_rawDescGZIP(), []int{8}
+	return file_weft_v1_proxy_config_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *Endpoint) GetAddress() string {
@@ -709,7 +2250,7 @@ type LoadBalancer struct {
 
 func (x *LoadBalancer) Reset() {
 	*x = LoadBalancer{}
-	mi := &file_weft_v1_proxy_config_proto_msgTypes[9]
+	mi := &file_weft_v1_proxy_config_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -721,7 +2262,7 @@ func (x *LoadBalancer) String() string {
 func (*LoadBalancer) ProtoMessage() {}
 
 func (x *LoadBalancer) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_v1_proxy_config_proto_msgTypes[9]
+	mi := &file_weft_v1_proxy_config_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -734,7 +2275,7 @@ func (x *LoadBalancer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoadBalancer.ProtoReflect.Descriptor instead.
 func (*LoadBalancer) Descriptor() ([]byte, []int) {
-	return file_weft_v1_proxy_config_proto_rawDescGZIP(), []int{9}
+	return file_weft_v1_proxy_config_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *LoadBalancer) GetPolicy() string {
@@ -770,7 +2311,7 @@ type HashOn struct {
 
 func (x *HashOn) Reset() {
 	*x = HashOn{}
-	mi := &file_weft_v1_proxy_config_proto_msgTypes[10]
+	mi := &file_weft_v1_proxy_config_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -782,7 +2323,7 @@ func (x *HashOn) String() string {
 func (*HashOn) ProtoMessage() {}
 
 func (x *HashOn) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_v1_proxy_config_proto_msgTypes[10]
+	mi := &file_weft_v1_proxy_config_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -795,7 +2336,7 @@ func (x *HashOn) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HashOn.ProtoReflect.Descriptor instead.
 func (*HashOn) Descriptor() ([]byte, []int) {
-	return file_weft_v1_proxy_config_proto_rawDescGZIP(), []int{10}
+	return file_weft_v1_proxy_config_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *HashOn) GetHeader() string {
@@ -834,7 +2375,7 @@ type ConnectionPool struct {
 
 func (x *ConnectionPool) Reset() {
 	*x = ConnectionPool{}
-	mi := &file_weft_v1_proxy_config_proto_msgTypes[11]
+	mi := &file_weft_v1_proxy_config_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -846,7 +2387,7 @@ func (x *ConnectionPool) String() string {
 func (*ConnectionPool) ProtoMessage() {}
 
 func (x *ConnectionPool) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_v1_proxy_config_proto_msgTypes[11]
+	mi := &file_weft_v1_proxy_config_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -859,7 +2400,7 @@ func (x *ConnectionPool) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConnectionPool.ProtoReflect.Descriptor instead.
 func (*ConnectionPool) Descriptor() ([]byte, []int) {
-	return file_weft_v1_proxy_config_proto_rawDescGZIP(), []int{11}
+	return file_weft_v1_proxy_config_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ConnectionPool) GetMaxConnections() uint32 {
@@ -898,7 +2439,7 @@ type Detection struct {
 
 func (x *Detection) Reset() {
 	*x = Detection{}
-	mi := &file_weft_v1_proxy_config_proto_msgTypes[12]
+	mi := &file_weft_v1_proxy_config_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -910,7 +2451,7 @@ func (x *Detection) String() string {
 func (*Detection) ProtoMessage() {}
 
 func (x *Detection) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_v1_proxy_config_proto_msgTypes[12]
+	mi := &file_weft_v1_proxy_config_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -923,7 +2464,7 @@ func (x *Detection) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Detection.ProtoReflect.Descriptor instead.
 func (*Detection) Descriptor() ([]byte, []int) {
-	return file_weft_v1_proxy_config_proto_rawDescGZIP(), []int{12}
+	return file_weft_v1_proxy_config_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *Detection) GetTimeout() *durationpb.Duration {
@@ -960,7 +2501,7 @@ type Timeouts struct {
 
 func (x *Timeouts) Reset() {
 	*x = Timeouts{}
-	mi := &file_weft_v1_proxy_config_proto_msgTypes[13]
+	mi := &file_weft_v1_proxy_config_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -972,7 +2513,7 @@ func (x *Timeouts) String() string {
 func (*Timeouts) ProtoMessage() {}
 
 func (x *Timeouts) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_v1_proxy_config_proto_msgTypes[13]
+	mi := &file_weft_v1_proxy_config_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -985,7 +2526,7 @@ func (x *Timeouts) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Timeouts.ProtoReflect.Descriptor instead.
 func (*Timeouts) Descriptor() ([]byte, []int) {
-	return file_weft_v1_proxy_config_proto_rawDescGZIP(), []int{13}
+	return file_weft_v1_proxy_config_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *Timeouts) GetConnect() *durationpb.Duration {
@@ -1063,13 +2604,136 @@ const file_weft_v1_proxy_config_proto_rawDesc = "" +
 	"\x10ExplicitListener\x12\x18\n" +
 	"\aaddress\x18\x01 \x01(\tR\aaddress\x12\x18\n" +
 	"\aservice\x18\x02 \x01(\tR\aservice\x12\x1a\n" +
-	"\bprotocol\x18\x03 \x01(\tR\bprotocol\"\xc4\x01\n" +
+	"\bprotocol\x18\x03 \x01(\tR\bprotocol\"\xeb\x02\n" +
 	"\aService\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1c\n" +
 	"\taddresses\x18\x02 \x03(\tR\taddresses\x12\x1a\n" +
 	"\bprotocol\x18\x03 \x01(\tR\bprotocol\x12/\n" +
 	"\tendpoints\x18\x04 \x03(\v2\x11.weft.v1.EndpointR\tendpoints\x12:\n" +
-	"\rload_balancer\x18\x05 \x01(\v2\x15.weft.v1.LoadBalancerR\floadBalancer\"\x91\x01\n" +
+	"\rload_balancer\x18\x05 \x01(\v2\x15.weft.v1.LoadBalancerR\floadBalancer\x12*\n" +
+	"\x06routes\x18\x06 \x03(\v2\x12.weft.v1.RouteRuleR\x06routes\x127\n" +
+	"\fretry_budget\x18\a \x01(\v2\x14.weft.v1.RetryBudgetR\vretryBudget\x12@\n" +
+	"\x0fcircuit_breaker\x18\b \x01(\v2\x17.weft.v1.CircuitBreakerR\x0ecircuitBreaker\"\xe2\x03\n" +
+	"\tRouteRule\x12\x14\n" +
+	"\x05route\x18\x01 \x01(\tR\x05route\x12\x12\n" +
+	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x18\n" +
+	"\acreated\x18\x03 \x01(\tR\acreated\x12\x14\n" +
+	"\x05index\x18\x04 \x01(\rR\x05index\x12-\n" +
+	"\amatches\x18\x05 \x03(\v2\x13.weft.v1.RouteMatchR\amatches\x12/\n" +
+	"\afilters\x18\x06 \x01(\v2\x15.weft.v1.RouteFiltersR\afilters\x121\n" +
+	"\bbackends\x18\a \x03(\v2\x15.weft.v1.RouteBackendR\bbackends\x122\n" +
+	"\btimeouts\x18\b \x01(\v2\x16.weft.v1.RouteTimeoutsR\btimeouts\x12*\n" +
+	"\x05retry\x18\t \x01(\v2\x14.weft.v1.RetryPolicyR\x05retry\x121\n" +
+	"\n" +
+	"rate_limit\x18\n" +
+	" \x01(\v2\x12.weft.v1.RateLimitR\trateLimit\x12$\n" +
+	"\x05fault\x18\v \x01(\v2\x0e.weft.v1.FaultR\x05fault\x12/\n" +
+	"\amirrors\x18\f \x03(\v2\x15.weft.v1.MirrorPolicyR\amirrors\"\xe1\x01\n" +
+	"\n" +
+	"RouteMatch\x12&\n" +
+	"\x04path\x18\x01 \x01(\v2\x12.weft.v1.PathMatchR\x04path\x12\x16\n" +
+	"\x06method\x18\x02 \x01(\tR\x06method\x12-\n" +
+	"\aheaders\x18\x03 \x03(\v2\x13.weft.v1.ValueMatchR\aheaders\x126\n" +
+	"\fquery_params\x18\x04 \x03(\v2\x13.weft.v1.ValueMatchR\vqueryParams\x12,\n" +
+	"\x04grpc\x18\x05 \x01(\v2\x18.weft.v1.GRPCMethodMatchR\x04grpc\"5\n" +
+	"\tPathMatch\x12\x12\n" +
+	"\x04type\x18\x01 \x01(\tR\x04type\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value\"J\n" +
+	"\n" +
+	"ValueMatch\x12\x12\n" +
+	"\x04type\x18\x01 \x01(\tR\x04type\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x14\n" +
+	"\x05value\x18\x03 \x01(\tR\x05value\"W\n" +
+	"\x0fGRPCMethodMatch\x12\x12\n" +
+	"\x04type\x18\x01 \x01(\tR\x04type\x12\x18\n" +
+	"\aservice\x18\x02 \x01(\tR\aservice\x12\x16\n" +
+	"\x06method\x18\x03 \x01(\tR\x06method\"\xef\x01\n" +
+	"\fRouteFilters\x12@\n" +
+	"\x0frequest_headers\x18\x01 \x01(\v2\x17.weft.v1.HeaderModifierR\x0erequestHeaders\x12B\n" +
+	"\x10response_headers\x18\x02 \x01(\v2\x17.weft.v1.HeaderModifierR\x0fresponseHeaders\x12-\n" +
+	"\bredirect\x18\x03 \x01(\v2\x11.weft.v1.RedirectR\bredirect\x12*\n" +
+	"\arewrite\x18\x04 \x01(\v2\x10.weft.v1.RewriteR\arewrite\"n\n" +
+	"\x0eHeaderModifier\x12!\n" +
+	"\x03set\x18\x01 \x03(\v2\x0f.weft.v1.HeaderR\x03set\x12!\n" +
+	"\x03add\x18\x02 \x03(\v2\x0f.weft.v1.HeaderR\x03add\x12\x16\n" +
+	"\x06remove\x18\x03 \x03(\tR\x06remove\"2\n" +
+	"\x06Header\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value\"\x9e\x01\n" +
+	"\bRedirect\x12\x16\n" +
+	"\x06scheme\x18\x01 \x01(\tR\x06scheme\x12\x1a\n" +
+	"\bhostname\x18\x02 \x01(\tR\bhostname\x12)\n" +
+	"\x04path\x18\x03 \x01(\v2\x15.weft.v1.PathModifierR\x04path\x12\x12\n" +
+	"\x04port\x18\x04 \x01(\rR\x04port\x12\x1f\n" +
+	"\vstatus_code\x18\x05 \x01(\rR\n" +
+	"statusCode\"8\n" +
+	"\fPathModifier\x12\x12\n" +
+	"\x04type\x18\x01 \x01(\tR\x04type\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value\"P\n" +
+	"\aRewrite\x12\x1a\n" +
+	"\bhostname\x18\x01 \x01(\tR\bhostname\x12)\n" +
+	"\x04path\x18\x02 \x01(\v2\x15.weft.v1.PathModifierR\x04path\"\xda\x01\n" +
+	"\fRouteBackend\x12\x18\n" +
+	"\aservice\x18\x01 \x01(\tR\aservice\x12\x12\n" +
+	"\x04port\x18\x02 \x01(\rR\x04port\x12\x16\n" +
+	"\x06weight\x18\x03 \x01(\rR\x06weight\x12@\n" +
+	"\x0frequest_headers\x18\x04 \x01(\v2\x17.weft.v1.HeaderModifierR\x0erequestHeaders\x12B\n" +
+	"\x10response_headers\x18\x05 \x01(\v2\x17.weft.v1.HeaderModifierR\x0fresponseHeaders\"\x88\x01\n" +
+	"\rRouteTimeouts\x123\n" +
+	"\arequest\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\arequest\x12B\n" +
+	"\x0fbackend_request\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\x0ebackendRequest\"\x94\x03\n" +
+	"\vRetryPolicy\x12\x1f\n" +
+	"\vmax_retries\x18\x01 \x01(\rR\n" +
+	"maxRetries\x12\x1a\n" +
+	"\bstatuses\x18\x02 \x03(\tR\bstatuses\x12\x1d\n" +
+	"\n" +
+	"grpc_codes\x18\x03 \x03(\rR\tgrpcCodes\x12\x19\n" +
+	"\bon_reset\x18\x04 \x01(\bR\aonReset\x120\n" +
+	"\x14retry_non_idempotent\x18\x05 \x01(\bR\x12retryNonIdempotent\x12$\n" +
+	"\x0emax_body_bytes\x18\x06 \x01(\rR\fmaxBodyBytes\x12<\n" +
+	"\fbackoff_base\x18\a \x01(\v2\x19.google.protobuf.DurationR\vbackoffBase\x12:\n" +
+	"\vbackoff_max\x18\b \x01(\v2\x19.google.protobuf.DurationR\n" +
+	"backoffMax\x12<\n" +
+	"\x1bno_retry_on_connect_failure\x18\t \x01(\bR\x17noRetryOnConnectFailure\"\x90\x01\n" +
+	"\vRetryBudget\x12\x1f\n" +
+	"\vretry_ratio\x18\x01 \x01(\x01R\n" +
+	"retryRatio\x123\n" +
+	"\x16min_retries_per_second\x18\x02 \x01(\rR\x13minRetriesPerSecond\x12+\n" +
+	"\x03ttl\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\x03ttl\"\xb1\x02\n" +
+	"\x0eCircuitBreaker\x12!\n" +
+	"\fmax_requests\x18\x01 \x01(\rR\vmaxRequests\x12\x1f\n" +
+	"\vmax_pending\x18\x02 \x01(\rR\n" +
+	"maxPending\x12B\n" +
+	"\x0fpending_timeout\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\x0ependingTimeout\x12F\n" +
+	"\x11outlier_detection\x18\x04 \x01(\v2\x19.weft.v1.OutlierDetectionR\x10outlierDetection\x12O\n" +
+	"\x14adaptive_concurrency\x18\x05 \x01(\v2\x1c.weft.v1.AdaptiveConcurrencyR\x13adaptiveConcurrency\"\x89\x03\n" +
+	"\x10OutlierDetection\x121\n" +
+	"\x14consecutive_failures\x18\x01 \x01(\rR\x13consecutiveFailures\x129\n" +
+	"\x19success_rate_min_requests\x18\x02 \x01(\rR\x16successRateMinRequests\x129\n" +
+	"\x19success_rate_stdev_factor\x18\x03 \x01(\x01R\x16successRateStdevFactor\x125\n" +
+	"\binterval\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\binterval\x12G\n" +
+	"\x12base_ejection_time\x18\x05 \x01(\v2\x19.google.protobuf.DurationR\x10baseEjectionTime\x120\n" +
+	"\x14max_ejection_percent\x18\x06 \x01(\rR\x12maxEjectionPercent\x12\x1a\n" +
+	"\bdisabled\x18\a \x01(\bR\bdisabled\"\x8e\x01\n" +
+	"\x13AdaptiveConcurrency\x12\x18\n" +
+	"\aenabled\x18\x01 \x01(\bR\aenabled\x12#\n" +
+	"\rinitial_limit\x18\x02 \x01(\rR\finitialLimit\x12\x1b\n" +
+	"\tmin_limit\x18\x03 \x01(\rR\bminLimit\x12\x1b\n" +
+	"\tmax_limit\x18\x04 \x01(\rR\bmaxLimit\"\xc7\x01\n" +
+	"\tRateLimit\x12.\n" +
+	"\x13requests_per_second\x18\x01 \x01(\x01R\x11requestsPerSecond\x12\x14\n" +
+	"\x05burst\x18\x02 \x01(\rR\x05burst\x12F\n" +
+	" per_identity_requests_per_second\x18\x03 \x01(\x01R\x1cperIdentityRequestsPerSecond\x12,\n" +
+	"\x12per_identity_burst\x18\x04 \x01(\rR\x10perIdentityBurst\"\xda\x01\n" +
+	"\x05Fault\x12#\n" +
+	"\rdelay_percent\x18\x01 \x01(\x01R\fdelayPercent\x12/\n" +
+	"\x05delay\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\x05delay\x12#\n" +
+	"\rabort_percent\x18\x03 \x01(\x01R\fabortPercent\x12*\n" +
+	"\x11abort_http_status\x18\x04 \x01(\rR\x0fabortHttpStatus\x12*\n" +
+	"\x11abort_grpc_status\x18\x05 \x01(\rR\x0fabortGrpcStatus\"B\n" +
+	"\fMirrorPolicy\x12\x18\n" +
+	"\aservice\x18\x01 \x01(\tR\aservice\x12\x18\n" +
+	"\apercent\x18\x02 \x01(\x01R\apercent\"\x91\x01\n" +
 	"\bEndpoint\x12\x18\n" +
 	"\aaddress\x18\x01 \x01(\tR\aaddress\x12#\n" +
 	"\rproxy_address\x18\x02 \x01(\tR\fproxyAddress\x12\x1a\n" +
@@ -1111,7 +2775,7 @@ func file_weft_v1_proxy_config_proto_rawDescGZIP() []byte {
 	return file_weft_v1_proxy_config_proto_rawDescData
 }
 
-var file_weft_v1_proxy_config_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_weft_v1_proxy_config_proto_msgTypes = make([]protoimpl.MessageInfo, 35)
 var file_weft_v1_proxy_config_proto_goTypes = []any{
 	(*ProxyConfig)(nil),         // 0: weft.v1.ProxyConfig
 	(*TLS)(nil),                 // 1: weft.v1.TLS
@@ -1121,13 +2785,34 @@ var file_weft_v1_proxy_config_proto_goTypes = []any{
 	(*Outbound)(nil),            // 5: weft.v1.Outbound
 	(*ExplicitListener)(nil),    // 6: weft.v1.ExplicitListener
 	(*Service)(nil),             // 7: weft.v1.Service
-	(*Endpoint)(nil),            // 8: weft.v1.Endpoint
-	(*LoadBalancer)(nil),        // 9: weft.v1.LoadBalancer
-	(*HashOn)(nil),              // 10: weft.v1.HashOn
-	(*ConnectionPool)(nil),      // 11: weft.v1.ConnectionPool
-	(*Detection)(nil),           // 12: weft.v1.Detection
-	(*Timeouts)(nil),            // 13: weft.v1.Timeouts
-	(*durationpb.Duration)(nil), // 14: google.protobuf.Duration
+	(*RouteRule)(nil),           // 8: weft.v1.RouteRule
+	(*RouteMatch)(nil),          // 9: weft.v1.RouteMatch
+	(*PathMatch)(nil),           // 10: weft.v1.PathMatch
+	(*ValueMatch)(nil),          // 11: weft.v1.ValueMatch
+	(*GRPCMethodMatch)(nil),     // 12: weft.v1.GRPCMethodMatch
+	(*RouteFilters)(nil),        // 13: weft.v1.RouteFilters
+	(*HeaderModifier)(nil),      // 14: weft.v1.HeaderModifier
+	(*Header)(nil),              // 15: weft.v1.Header
+	(*Redirect)(nil),            // 16: weft.v1.Redirect
+	(*PathModifier)(nil),        // 17: weft.v1.PathModifier
+	(*Rewrite)(nil),             // 18: weft.v1.Rewrite
+	(*RouteBackend)(nil),        // 19: weft.v1.RouteBackend
+	(*RouteTimeouts)(nil),       // 20: weft.v1.RouteTimeouts
+	(*RetryPolicy)(nil),         // 21: weft.v1.RetryPolicy
+	(*RetryBudget)(nil),         // 22: weft.v1.RetryBudget
+	(*CircuitBreaker)(nil),      // 23: weft.v1.CircuitBreaker
+	(*OutlierDetection)(nil),    // 24: weft.v1.OutlierDetection
+	(*AdaptiveConcurrency)(nil), // 25: weft.v1.AdaptiveConcurrency
+	(*RateLimit)(nil),           // 26: weft.v1.RateLimit
+	(*Fault)(nil),               // 27: weft.v1.Fault
+	(*MirrorPolicy)(nil),        // 28: weft.v1.MirrorPolicy
+	(*Endpoint)(nil),            // 29: weft.v1.Endpoint
+	(*LoadBalancer)(nil),        // 30: weft.v1.LoadBalancer
+	(*HashOn)(nil),              // 31: weft.v1.HashOn
+	(*ConnectionPool)(nil),      // 32: weft.v1.ConnectionPool
+	(*Detection)(nil),           // 33: weft.v1.Detection
+	(*Timeouts)(nil),            // 34: weft.v1.Timeouts
+	(*durationpb.Duration)(nil), // 35: google.protobuf.Duration
 }
 var file_weft_v1_proxy_config_proto_depIdxs = []int32{
 	1,  // 0: weft.v1.ProxyConfig.tls:type_name -> weft.v1.TLS
@@ -1135,26 +2820,62 @@ var file_weft_v1_proxy_config_proto_depIdxs = []int32{
 	3,  // 2: weft.v1.ProxyConfig.inbound:type_name -> weft.v1.Inbound
 	5,  // 3: weft.v1.ProxyConfig.outbound:type_name -> weft.v1.Outbound
 	7,  // 4: weft.v1.ProxyConfig.services:type_name -> weft.v1.Service
-	12, // 5: weft.v1.ProxyConfig.detection:type_name -> weft.v1.Detection
-	13, // 6: weft.v1.ProxyConfig.timeouts:type_name -> weft.v1.Timeouts
+	33, // 5: weft.v1.ProxyConfig.detection:type_name -> weft.v1.Detection
+	34, // 6: weft.v1.ProxyConfig.timeouts:type_name -> weft.v1.Timeouts
 	4,  // 7: weft.v1.Inbound.ports:type_name -> weft.v1.InboundPort
 	6,  // 8: weft.v1.Outbound.explicit:type_name -> weft.v1.ExplicitListener
-	8,  // 9: weft.v1.Service.endpoints:type_name -> weft.v1.Endpoint
-	9,  // 10: weft.v1.Service.load_balancer:type_name -> weft.v1.LoadBalancer
-	10, // 11: weft.v1.LoadBalancer.hash_on:type_name -> weft.v1.HashOn
-	11, // 12: weft.v1.LoadBalancer.connection_pool:type_name -> weft.v1.ConnectionPool
-	14, // 13: weft.v1.ConnectionPool.idle_timeout:type_name -> google.protobuf.Duration
-	14, // 14: weft.v1.Detection.timeout:type_name -> google.protobuf.Duration
-	14, // 15: weft.v1.Timeouts.connect:type_name -> google.protobuf.Duration
-	14, // 16: weft.v1.Timeouts.header_read:type_name -> google.protobuf.Duration
-	14, // 17: weft.v1.Timeouts.http_idle:type_name -> google.protobuf.Duration
-	14, // 18: weft.v1.Timeouts.tcp_idle:type_name -> google.protobuf.Duration
-	14, // 19: weft.v1.Timeouts.drain:type_name -> google.protobuf.Duration
-	20, // [20:20] is the sub-list for method output_type
-	20, // [20:20] is the sub-list for method input_type
-	20, // [20:20] is the sub-list for extension type_name
-	20, // [20:20] is the sub-list for extension extendee
-	0,  // [0:20] is the sub-list for field type_name
+	29, // 9: weft.v1.Service.endpoints:type_name -> weft.v1.Endpoint
+	30, // 10: weft.v1.Service.load_balancer:type_name -> weft.v1.LoadBalancer
+	8,  // 11: weft.v1.Service.routes:type_name -> weft.v1.RouteRule
+	22, // 12: weft.v1.Service.retry_budget:type_name -> weft.v1.RetryBudget
+	23, // 13: weft.v1.Service.circuit_breaker:type_name -> weft.v1.CircuitBreaker
+	9,  // 14: weft.v1.RouteRule.matches:type_name -> weft.v1.RouteMatch
+	13, // 15: weft.v1.RouteRule.filters:type_name -> weft.v1.RouteFilters
+	19, // 16: weft.v1.RouteRule.backends:type_name -> weft.v1.RouteBackend
+	20, // 17: weft.v1.RouteRule.timeouts:type_name -> weft.v1.RouteTimeouts
+	21, // 18: weft.v1.RouteRule.retry:type_name -> weft.v1.RetryPolicy
+	26, // 19: weft.v1.RouteRule.rate_limit:type_name -> weft.v1.RateLimit
+	27, // 20: weft.v1.RouteRule.fault:type_name -> weft.v1.Fault
+	28, // 21: weft.v1.RouteRule.mirrors:type_name -> weft.v1.MirrorPolicy
+	10, // 22: weft.v1.RouteMatch.path:type_name -> weft.v1.PathMatch
+	11, // 23: weft.v1.RouteMatch.headers:type_name -> weft.v1.ValueMatch
+	11, // 24: weft.v1.RouteMatch.query_params:type_name -> weft.v1.ValueMatch
+	12, // 25: weft.v1.RouteMatch.grpc:type_name -> weft.v1.GRPCMethodMatch
+	14, // 26: weft.v1.RouteFilters.request_headers:type_name -> weft.v1.HeaderModifier
+	14, // 27: weft.v1.RouteFilters.response_headers:type_name -> weft.v1.HeaderModifier
+	16, // 28: weft.v1.RouteFilters.redirect:type_name -> weft.v1.Redirect
+	18, // 29: weft.v1.RouteFilters.rewrite:type_name -> weft.v1.Rewrite
+	15, // 30: weft.v1.HeaderModifier.set:type_name -> weft.v1.Header
+	15, // 31: weft.v1.HeaderModifier.add:type_name -> weft.v1.Header
+	17, // 32: weft.v1.Redirect.path:type_name -> weft.v1.PathModifier
+	17, // 33: weft.v1.Rewrite.path:type_name -> weft.v1.PathModifier
+	14, // 34: weft.v1.RouteBackend.request_headers:type_name -> weft.v1.HeaderModifier
+	14, // 35: weft.v1.RouteBackend.response_headers:type_name -> weft.v1.HeaderModifier
+	35, // 36: weft.v1.RouteTimeouts.request:type_name -> google.protobuf.Duration
+	35, // 37: weft.v1.RouteTimeouts.backend_request:type_name -> google.protobuf.Duration
+	35, // 38: weft.v1.RetryPolicy.backoff_base:type_name -> google.protobuf.Duration
+	35, // 39: weft.v1.RetryPolicy.backoff_max:type_name -> google.protobuf.Duration
+	35, // 40: weft.v1.RetryBudget.ttl:type_name -> google.protobuf.Duration
+	35, // 41: weft.v1.CircuitBreaker.pending_timeout:type_name -> google.protobuf.Duration
+	24, // 42: weft.v1.CircuitBreaker.outlier_detection:type_name -> weft.v1.OutlierDetection
+	25, // 43: weft.v1.CircuitBreaker.adaptive_concurrency:type_name -> weft.v1.AdaptiveConcurrency
+	35, // 44: weft.v1.OutlierDetection.interval:type_name -> google.protobuf.Duration
+	35, // 45: weft.v1.OutlierDetection.base_ejection_time:type_name -> google.protobuf.Duration
+	35, // 46: weft.v1.Fault.delay:type_name -> google.protobuf.Duration
+	31, // 47: weft.v1.LoadBalancer.hash_on:type_name -> weft.v1.HashOn
+	32, // 48: weft.v1.LoadBalancer.connection_pool:type_name -> weft.v1.ConnectionPool
+	35, // 49: weft.v1.ConnectionPool.idle_timeout:type_name -> google.protobuf.Duration
+	35, // 50: weft.v1.Detection.timeout:type_name -> google.protobuf.Duration
+	35, // 51: weft.v1.Timeouts.connect:type_name -> google.protobuf.Duration
+	35, // 52: weft.v1.Timeouts.header_read:type_name -> google.protobuf.Duration
+	35, // 53: weft.v1.Timeouts.http_idle:type_name -> google.protobuf.Duration
+	35, // 54: weft.v1.Timeouts.tcp_idle:type_name -> google.protobuf.Duration
+	35, // 55: weft.v1.Timeouts.drain:type_name -> google.protobuf.Duration
+	56, // [56:56] is the sub-list for method output_type
+	56, // [56:56] is the sub-list for method input_type
+	56, // [56:56] is the sub-list for extension type_name
+	56, // [56:56] is the sub-list for extension extendee
+	0,  // [0:56] is the sub-list for field type_name
 }
 
 func init() { file_weft_v1_proxy_config_proto_init() }
@@ -1168,7 +2889,7 @@ func file_weft_v1_proxy_config_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_weft_v1_proxy_config_proto_rawDesc), len(file_weft_v1_proxy_config_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   14,
+			NumMessages:   35,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
