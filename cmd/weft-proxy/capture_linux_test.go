@@ -53,14 +53,18 @@ func TestTransparentCaptureBetweenTwoHosts(t *testing.T) {
 	}))
 	db := server.Listen(t, "tcp", "127.0.0.1:3306")
 	go serveGreeting(db)
-	for _, port := range []string{"8080", "3306"} {
+	for _, port := range []string{"8080", "8081", "3306", "9999"} {
 		server.IPTables(t, false, "-t", "nat", "-A", "PREROUTING", "-p", "tcp", "--dport", port, "-j", "REDIRECT", "--to-ports", "4143")
 	}
 	sf := ca.Issue(t, serverID, time.Hour)
 	startProxy(t, server, bin, filepath.Join(dir, "server.yaml"), fmt.Sprintf(`version: server
 admin: {address: "127.0.0.1:4191"}
 tls: {cert_file: %q, key_file: %q, trust_bundle_file: %q}
-inbound: {address: "0.0.0.0:4143"}
+inbound:
+  address: "0.0.0.0:4143"
+  ports:
+  - {port: 8081, app_port: 8080, protocol: http1}   # the service port differs from the container port
+  - {port: 9999, skip: true}
 `, sf.CertFile, sf.KeyFile, sf.TrustBundleFile))
 
 	// Client host: outbound capture of the services' virtual addresses.
@@ -112,6 +116,16 @@ services:
 		body := mustGet(t, httpc, "http://"+serverAddr+":8080/direct")
 		if body != "web saw GET /direct HTTP/1.1" {
 			t.Fatalf("got %q", body)
+		}
+	})
+	t.Run("inbound port settings: app port mapping and skip", func(t *testing.T) {
+		if body := mustGet(t, httpc, "http://"+serverAddr+":8081/mapped"); body != "web saw GET /mapped HTTP/1.1" {
+			t.Fatalf("port 8081 → app 8080: got %q", body)
+		}
+		c := client.Dial(t, serverAddr+":9999")
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		if n, err := c.Read(make([]byte, 1)); err == nil {
+			t.Fatalf("a skipped port answered %d bytes", n)
 		}
 	})
 	t.Run("SIGTERM drains and exits 0", func(t *testing.T) {
