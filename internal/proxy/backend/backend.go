@@ -1,6 +1,7 @@
 package backend
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -10,12 +11,32 @@ import (
 
 	"github.com/weft-mesh/weft/internal/proxy/balance"
 	"github.com/weft-mesh/weft/internal/proxy/config"
+	"github.com/weft-mesh/weft/internal/proxy/fault"
+	"github.com/weft-mesh/weft/internal/proxy/mirror"
+	"github.com/weft-mesh/weft/internal/proxy/ratelimit"
+	"github.com/weft-mesh/weft/internal/proxy/retry"
 )
 
 // Backend is one service's endpoints and balancer for one config generation.
 type Backend struct {
 	Service *config.Service
 	*shared
+	rules map[config.RuleKey]*Rule
+}
+
+// Rule is the running state of one route rule's policies.
+type Rule struct {
+	Policy  *config.RulePolicy
+	Limiter *ratelimit.Limiter // nil: no rate limit
+	Fault   *fault.Injector    // nil: no fault injection
+	Mirrors []*mirror.Mirror
+}
+
+// Options carry what building a backend needs from the proxy around it.
+type Options struct {
+	// MirrorSend returns the function that sends a mirrored request to the
+	// named service.
+	MirrorSend func(service string) func(ctx context.Context, r *http.Request) (*http.Response, error)
 }
 
 // shared is what generations of the same service have in common: the
@@ -27,11 +48,14 @@ type shared struct {
 
 	mu    sync.Mutex
 	conns map[string]*atomic.Int64 // open opaque connections per endpoint
+
+	budget    *retry.Budget
+	budgetCfg retry.BudgetConfig
 }
 
 // New builds the backend of svc. When prev (the same service in the previous
 // config) uses the same policy, its balancer is kept and updated in place.
-func New(svc *config.Service, prev *Backend) (*Backend, error) {
+func New(svc *config.Service, prev *Backend, opts Options) (*Backend, error) {
 	policy, err := balance.ParsePolicy(svc.Policy)
 	if err != nil {
 		return nil, fmt.Errorf("service %s: %w", svc.Name, err)
@@ -63,8 +87,61 @@ func New(svc *config.Service, prev *Backend) (*Backend, error) {
 	}
 	b.bal.Update(list)
 	b.eps.Store(&eps)
+	if b.budget == nil || !sameBudget(b.budgetCfg, svc.RetryBudget) {
+		budget, err := retry.NewBudget(svc.RetryBudget)
+		if err != nil {
+			return nil, fmt.Errorf("service %s: retry budget: %w", svc.Name, err)
+		}
+		b.budget, b.budgetCfg = budget, svc.RetryBudget
+	}
+	if err := b.buildRules(opts); err != nil {
+		return nil, fmt.Errorf("service %s: %w", svc.Name, err)
+	}
 	return b, nil
 }
+
+func sameBudget(a, b retry.BudgetConfig) bool {
+	return a.RetryRatio == b.RetryRatio && a.MinRetriesPerSecond == b.MinRetriesPerSecond && a.TTL == b.TTL
+}
+
+func (b *Backend) buildRules(opts Options) error {
+	b.rules = make(map[config.RuleKey]*Rule, len(b.Service.Policies))
+	for key, pol := range b.Service.Policies {
+		r := &Rule{Policy: pol}
+		if pol.RateLimit != nil {
+			l, err := ratelimit.New(*pol.RateLimit)
+			if err != nil {
+				return fmt.Errorf("route %s rule %d: rate limit: %w", key.Route, key.Index, err)
+			}
+			r.Limiter = l
+		}
+		if pol.Fault != nil {
+			f, err := fault.New(*pol.Fault, nil)
+			if err != nil {
+				return fmt.Errorf("route %s rule %d: fault: %w", key.Route, key.Index, err)
+			}
+			r.Fault = f
+		}
+		for _, m := range pol.Mirrors {
+			if opts.MirrorSend == nil {
+				return fmt.Errorf("route %s rule %d: mirroring is not available here", key.Route, key.Index)
+			}
+			mr, err := mirror.New(mirror.Config{Percent: m.Percent}, opts.MirrorSend(m.Service), nil)
+			if err != nil {
+				return fmt.Errorf("route %s rule %d: mirror to %s: %w", key.Route, key.Index, m.Service, err)
+			}
+			r.Mirrors = append(r.Mirrors, mr)
+		}
+		b.rules[key] = r
+	}
+	return nil
+}
+
+// Rule returns the running state of a route rule of this service.
+func (b *Backend) Rule(key config.RuleKey) *Rule { return b.rules[key] }
+
+// Budget is the retry budget shared by all retries to this service.
+func (b *Backend) Budget() *retry.Budget { return b.budget }
 
 // Pick chooses an endpoint for a request or connection. The returned Pick
 // must be finished with Done.

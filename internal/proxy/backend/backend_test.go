@@ -9,10 +9,11 @@ import (
 
 	"github.com/weft-mesh/weft/internal/proxy/balance"
 	"github.com/weft-mesh/weft/internal/proxy/config"
+	"github.com/weft-mesh/weft/internal/proxy/retry"
 )
 
 func svc(policy string, hash config.HashOn, addrs ...string) *config.Service {
-	s := &config.Service{Name: "web", Policy: policy, HashOn: hash}
+	s := &config.Service{Name: "web", Policy: policy, HashOn: hash, RetryBudget: retry.DefaultBudgetConfig()}
 	for _, a := range addrs {
 		s.Endpoints = append(s.Endpoints, config.Endpoint{Address: netip.MustParseAddrPort(a), Weight: 1})
 	}
@@ -20,7 +21,7 @@ func svc(policy string, hash config.HashOn, addrs ...string) *config.Service {
 }
 
 func TestPickReturnsConfiguredEndpoint(t *testing.T) {
-	b, err := New(svc(config.PolicyRoundRobin, config.HashOn{}, "10.0.0.1:80", "10.0.0.2:80"), nil)
+	b, err := New(svc(config.PolicyRoundRobin, config.HashOn{}, "10.0.0.1:80", "10.0.0.2:80"), nil, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,7 +40,7 @@ func TestPickReturnsConfiguredEndpoint(t *testing.T) {
 }
 
 func TestNoEndpointsNamesTheService(t *testing.T) {
-	b, _ := New(svc(config.PolicyP2CEWMA, config.HashOn{}), nil)
+	b, _ := New(svc(config.PolicyP2CEWMA, config.HashOn{}), nil, Options{})
 	_, _, err := b.Pick(balance.Key{})
 	if !errors.Is(err, balance.ErrNoEndpoints) || err.Error() == "" {
 		t.Fatalf("got %v", err)
@@ -50,12 +51,12 @@ func TestNoEndpointsNamesTheService(t *testing.T) {
 // made before the swap is finished safely after it, and removed endpoints
 // are no longer picked.
 func TestReloadKeepsInFlight(t *testing.T) {
-	old, _ := New(svc(config.PolicyLeastRequest, config.HashOn{}, "10.0.0.1:80", "10.0.0.2:80"), nil)
+	old, _ := New(svc(config.PolicyLeastRequest, config.HashOn{}, "10.0.0.1:80", "10.0.0.2:80"), nil, Options{})
 	_, inFlight, err := old.Pick(balance.Key{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	next, _ := New(svc(config.PolicyLeastRequest, config.HashOn{}, "10.0.0.3:80"), old)
+	next, _ := New(svc(config.PolicyLeastRequest, config.HashOn{}, "10.0.0.3:80"), old, Options{})
 	inFlight.Done(0, nil)
 	for range 10 {
 		ep, p, err := next.Pick(balance.Key{})
@@ -70,7 +71,7 @@ func TestReloadKeepsInFlight(t *testing.T) {
 	if old.shared != next.shared {
 		t.Fatal("balancer state was not carried over")
 	}
-	other, _ := New(svc(config.PolicyRoundRobin, config.HashOn{}, "10.0.0.3:80"), next)
+	other, _ := New(svc(config.PolicyRoundRobin, config.HashOn{}, "10.0.0.3:80"), next, Options{})
 	if other.shared == next.shared {
 		t.Fatal("a policy change must start a new balancer")
 	}
@@ -93,7 +94,7 @@ func TestRequestKey(t *testing.T) {
 		{"none", config.HashOn{}, balance.Key{}},
 	}
 	for _, tc := range cases {
-		b, _ := New(svc(config.PolicyRingHash, tc.hash, "10.0.0.1:80"), nil)
+		b, _ := New(svc(config.PolicyRingHash, tc.hash, "10.0.0.1:80"), nil, Options{})
 		if got := b.RequestKey(req, client); got != tc.want {
 			t.Errorf("%s: got %+v, want %+v", tc.name, got, tc.want)
 		}
@@ -103,7 +104,7 @@ func TestRequestKey(t *testing.T) {
 func TestAcquireBoundsConnections(t *testing.T) {
 	s := svc(config.PolicyP2CEWMA, config.HashOn{}, "10.0.0.1:80")
 	s.Pool.MaxConnections = 2
-	b, _ := New(s, nil)
+	b, _ := New(s, nil, Options{})
 	ep := s.Endpoints[0]
 	r1, err1 := b.Acquire(ep)
 	r2, err2 := b.Acquire(ep)

@@ -12,6 +12,8 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	weftv1 "github.com/weft-mesh/weft/api/gen/weft/v1"
+	"github.com/weft-mesh/weft/internal/proxy/retry"
+	"github.com/weft-mesh/weft/internal/proxy/route"
 )
 
 // Protocol is a protocol override of a port, listener or service.
@@ -128,6 +130,12 @@ type Service struct {
 	Policy    string
 	HashOn    HashOn
 	Pool      Pool
+	// Rules are the route rules attached to the service, Routes their
+	// compiled table (nil without rules) and Policies what applies to each.
+	Rules       []route.Rule
+	Routes      *route.Table
+	Policies    map[RuleKey]*RulePolicy
+	RetryBudget retry.BudgetConfig
 }
 
 // HashOn says what ring-hash balancing hashes.
@@ -370,8 +378,23 @@ func compileServices(errs *problems, cfg *weftv1.ProxyConfig, c *Compiled) {
 			}
 			svc.Pool.IdleTimeout = duration(errs, field+".load_balancer.connection_pool.idle_timeout", p.GetIdleTimeout(), DefaultPoolIdleTimeout)
 		}
+		compileRoutes(errs, field, s, svc)
+		svc.RetryBudget = retry.DefaultBudgetConfig()
+		if b := s.GetRetryBudget(); b != nil {
+			if b.GetRetryRatio() != 0 {
+				svc.RetryBudget.RetryRatio = b.GetRetryRatio()
+			}
+			if b.GetMinRetriesPerSecond() != 0 {
+				svc.RetryBudget.MinRetriesPerSecond = int(b.GetMinRetriesPerSecond())
+			}
+			svc.RetryBudget.TTL = duration(errs, field+".retry_budget.ttl", b.GetTtl(), svc.RetryBudget.TTL)
+			if err := svc.RetryBudget.Validate(); err != nil {
+				errs.add(field+".retry_budget", "%v", err)
+			}
+		}
 		c.Services[svc.Name] = svc
 	}
+	checkRouteRefs(errs, c)
 }
 
 func endpoint(errs *problems, field string, e *weftv1.Endpoint) (Endpoint, bool) {

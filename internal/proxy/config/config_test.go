@@ -3,14 +3,31 @@ package config
 import (
 	"encoding/json"
 	"flag"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/weft-mesh/weft/internal/proxy/route"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
+
+// serviceView is a Service without its compiled route table and clocks.
+type serviceView struct {
+	Name        string
+	Addresses   []netip.AddrPort
+	Protocol    Protocol
+	Endpoints   []Endpoint
+	Policy      string
+	HashOn      HashOn
+	Pool        Pool
+	Rules       []route.Rule
+	Policies    map[RuleKey]*RulePolicy
+	RetryBudget [3]any
+}
 
 // TestCompileFull checks the resolved form of a config that uses every
 // section against a golden file (go test -update rewrites it).
@@ -25,7 +42,7 @@ func TestCompileFull(t *testing.T) {
 		Inbound        *Inbound
 		Transparent    string
 		Explicit       map[string]string
-		Services       map[string]*Service
+		Services       map[string]serviceView
 		VIPs           map[string]string
 		DetectTimeout  time.Duration
 		OpaquePorts    []uint16
@@ -36,12 +53,19 @@ func TestCompileFull(t *testing.T) {
 	v := view{
 		Version: c.Version, Admin: c.AdminAddress, TLS: c.TLS, Inbound: c.Inbound,
 		Transparent: c.Outbound.TransparentAddress, Explicit: map[string]string{},
-		Services: c.Services, VIPs: map[string]string{},
+		Services: map[string]serviceView{}, VIPs: map[string]string{},
 		DetectTimeout: c.DetectTimeout, OpaquePorts: c.OpaquePorts, Timeouts: c.Timeouts,
 		AccessLog: c.AccessLog, MaxHeaderBytes: c.MaxHeaderBytes,
 	}
 	for _, e := range c.Outbound.Explicit {
 		v.Explicit[e.Address] = e.Service.Name + "/" + string(e.Protocol)
+	}
+	for name, s := range c.Services {
+		v.Services[name] = serviceView{
+			Name: s.Name, Addresses: s.Addresses, Protocol: s.Protocol, Endpoints: s.Endpoints,
+			Policy: s.Policy, HashOn: s.HashOn, Pool: s.Pool, Rules: s.Rules, Policies: s.Policies,
+			RetryBudget: [3]any{s.RetryBudget.RetryRatio, s.RetryBudget.MinRetriesPerSecond, s.RetryBudget.TTL.String()},
+		}
 	}
 	for vip, s := range c.VIPs {
 		v.VIPs[vip.String()] = s.Name

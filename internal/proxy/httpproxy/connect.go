@@ -7,9 +7,9 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/netip"
 	"strconv"
 
+	"github.com/weft-mesh/weft/internal/proxy/balance"
 	"github.com/weft-mesh/weft/internal/proxy/config"
 	"github.com/weft-mesh/weft/internal/proxy/tcpproxy"
 	"github.com/weft-mesh/weft/internal/proxy/tlsid"
@@ -18,7 +18,20 @@ import (
 // connect tunnels an HTTP/1.1 CONNECT request to its endpoint: to a meshed
 // endpoint over a dedicated mTLS connection (ALPN weft.http1), to others
 // directly.
-func (h *outbound) connect(ctx context.Context, w http.ResponseWriter, r *http.Request, ep config.Endpoint, target netip.AddrPort) error {
+func (h *outbound) connect(ctx context.Context, w http.ResponseWriter, r *http.Request, t *serviceTransport) error {
+	target, ep := t.passthrough, config.Endpoint{}
+	if b := t.target; b != nil {
+		var p *balance.Pick
+		var err error
+		ep, p, err = b.Pick(b.RequestKey(r, t.client))
+		if err != nil {
+			upstreamError(w, r, false, err)
+			return err
+		}
+		defer p.Done(0, nil)
+		target = ep.Dial()
+	}
+	t.upstream = target.String()
 	var up net.Conn
 	var err error
 	if ep.Meshed() {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/weft-mesh/weft/internal/proxy/metrics"
+	"github.com/weft-mesh/weft/internal/proxy/route"
 	"github.com/weft-mesh/weft/internal/proxy/tcpproxy"
 )
 
@@ -59,10 +60,11 @@ type exchange struct {
 	tt     timedTransport
 }
 
-// forward sends r to target (host:port) through rt, with rewrite adjusting
-// the outbound request, and answers w. It returns the upstream error, if any.
-func (x *exchange) forward(w http.ResponseWriter, r *http.Request, target string, rt http.RoundTripper, rewrite func(out *http.Request)) error {
-	x.tt.rt = rt
+// forward sends r through rt, which sets the destination of each try, and
+// answers w, applying the route's response header filters. It returns the
+// upstream error, if any.
+func (x *exchange) forward(w http.ResponseWriter, r *http.Request, host string, rt http.RoundTripper, respHeaders []*route.HeaderModifier) error {
+	var upErr error
 	rp := httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			for _, h := range forwardedHeaders {
@@ -71,12 +73,9 @@ func (x *exchange) forward(w http.ResponseWriter, r *http.Request, target string
 				}
 			}
 			pr.Out.URL.Scheme = "http"
-			pr.Out.URL.Host = target
-			if rewrite != nil {
-				rewrite(pr.Out)
-			}
+			pr.Out.URL.Host = host
 		},
-		Transport:     &x.tt,
+		Transport:     rt,
 		FlushInterval: 0, // streaming responses (unknown length, SSE) are flushed per write by ReverseProxy itself
 		BufferPool:    x.env.Buffers,
 		ErrorLog:      x.env.ErrorLog,
@@ -87,14 +86,18 @@ func (x *exchange) forward(w http.ResponseWriter, r *http.Request, target string
 			if r.ProtoMajor == 2 && r.Body != nil && r.Body != http.NoBody {
 				resp.Body = &endsRequest{ReadCloser: resp.Body, req: r.Body}
 			}
+			for _, m := range respHeaders {
+				route.ApplyResponseHeaders(resp.Header, m)
+			}
 			return nil
 		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			upErr = err
 			upstreamError(w, r, x.grpc, err)
 		},
 	}
 	rp.ServeHTTP(w, r)
-	return x.tt.err
+	return upErr
 }
 
 // withGRPCDeadline honours a gRPC call's grpc-timeout: the proxy gives up

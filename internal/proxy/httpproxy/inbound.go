@@ -89,7 +89,8 @@ func (h *inbound) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			upstreamError(w, r, false, err)
 		}
 	} else {
-		err = x.forward(w, r, target, h.appTransport(r, ps, origProto), nil)
+		x.tt.rt = h.appTransport(r, ps, origProto)
+		err = x.forward(w, r, target, &x.tt, nil)
 	}
 	x.done(r, target, err)
 }

@@ -10,9 +10,10 @@ import (
 // gRPC status codes the proxy itself may answer with (google.golang.org/grpc/codes
 // values; the proxy does not link grpc for two integers).
 const (
-	grpcDeadlineExceeded = 4
-	grpcUnavailable      = 14
-	grpcInvalidArgument  = 3
+	grpcDeadlineExceeded  = 4
+	grpcUnavailable       = 14
+	grpcInvalidArgument   = 3
+	grpcResourceExhausted = 8
 )
 
 // proxyError answers a request the proxy could not forward. gRPC clients get
@@ -37,6 +38,8 @@ func proxyError(w http.ResponseWriter, r *http.Request, grpc bool, status, grpcC
 // upstreamError maps a failed round trip to the answer the client gets.
 func upstreamError(w http.ResponseWriter, r *http.Request, grpc bool, err error) {
 	switch {
+	case isNoEndpoints(err):
+		proxyError(w, r, grpc, http.StatusServiceUnavailable, grpcUnavailable, err.Error())
 	case errors.Is(err, context.DeadlineExceeded):
 		proxyError(w, r, grpc, http.StatusGatewayTimeout, grpcDeadlineExceeded, "upstream deadline exceeded: "+err.Error())
 	case errors.Is(r.Context().Err(), context.Canceled):

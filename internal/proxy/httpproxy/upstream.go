@@ -12,6 +12,7 @@ import (
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
+	"github.com/weft-mesh/weft/internal/proxy/retry"
 	"github.com/weft-mesh/weft/internal/proxy/tlsid"
 )
 
@@ -83,10 +84,17 @@ func (u *Upstreams) dial(ctx context.Context, addr string) (net.Conn, error) {
 	d := net.Dialer{Timeout: u.connectTimeout, KeepAlive: 30 * time.Second}
 	c, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("connecting to %s: %w", addr, err)
+		return nil, notSent{fmt.Errorf("connecting to %s: %w", addr, err)}
 	}
 	return c, nil
 }
+
+// notSent marks a failure to set up a connection: the request never left,
+// so retrying it elsewhere is always safe.
+type notSent struct{ error }
+
+func (e notSent) Unwrap() error        { return e.error }
+func (e notSent) Is(target error) bool { return target == retry.ErrNotSent }
 
 // DialMTLS opens a mutual-TLS connection to a peer proxy and checks that it
 // presents the expected SPIFFE identity and agrees on alpn.
@@ -104,11 +112,11 @@ func (u *Upstreams) DialMTLS(ctx context.Context, k PeerKey, alpn string) (*tls.
 	defer cancel()
 	if err := c.HandshakeContext(hctx); err != nil {
 		raw.Close()
-		return nil, fmt.Errorf("mTLS handshake with %s (expecting %s): %w", k.Addr, k.ID, err)
+		return nil, notSent{fmt.Errorf("mTLS handshake with %s (expecting %s): %w", k.Addr, k.ID, err)}
 	}
 	if got := c.ConnectionState().NegotiatedProtocol; got != alpn {
 		c.Close()
-		return nil, fmt.Errorf("peer %s did not negotiate %s (got %q): is it a weft-proxy inbound listener?", k.Addr, alpn, got)
+		return nil, notSent{fmt.Errorf("peer %s did not negotiate %s (got %q): is it a weft-proxy inbound listener?", k.Addr, alpn, got)}
 	}
 	return c, nil
 }

@@ -83,6 +83,7 @@ type Metrics struct {
 	configRejected  prometheus.Counter
 	detections      *prometheus.CounterVec
 	labelOverflow   *prometheus.CounterVec
+	policy          *policyMetrics
 
 	direction, service, peer, route, protocol, reason *limiter
 
@@ -179,6 +180,7 @@ func New(opts Options) *Metrics {
 		m.tcpConns, m.tcpOpen, m.tcpRead, m.tcpWrite,
 		m.configInfo, m.configRejected, m.tlsRejected, m.detections, m.labelOverflow,
 	)
+	m.policy = newPolicyMetrics(m.Registry)
 	return m
 }
 

@@ -39,6 +39,7 @@ type app struct {
 	name     string // service name
 	protocol string // service protocol ("" detects)
 	addr     string // where the application listens
+	more     string // more YAML lines of the service entry (routes, budgets), indented by 2
 }
 
 // pair is an outbound proxy and an inbound proxy, meshed with mTLS, each
@@ -117,10 +118,12 @@ func (p *pair) clientConfig(cf tlsid.Files, apps []app, version, extra string) s
 	for _, a := range apps {
 		if a.addr == "" {
 			fmt.Fprintf(&b, "- name: %s\n  protocol: %q\n  endpoints: []\n", a.name, a.protocol)
+			b.WriteString(a.more)
 			continue
 		}
 		fmt.Fprintf(&b, "- name: %s\n  protocol: %q\n  endpoints:\n  - {address: %q, proxy_address: %q, identity: %q}\n",
 			a.name, a.protocol, a.addr, p.inbound, serverID)
+		b.WriteString(a.more)
 	}
 	b.WriteString("outbound:\n  explicit:\n")
 	for _, a := range apps {

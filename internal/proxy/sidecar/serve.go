@@ -105,9 +105,9 @@ func (p *Proxy) serveOutbound(ctx context.Context, s *state, c *net.TCPConn, b *
 	}
 	switch d.proto {
 	case config.HTTP1:
-		p.serveHTTP1(outbound, conn, s.env.Outbound(httpproxy.Dest{Backend: b, Addr: dst, Client: client}))
+		p.serveHTTP1(outbound, conn, s.env.Outbound(httpproxy.Dest{Backend: b, Lookup: p.lookup, Addr: dst, Client: client}))
 	case config.HTTP2, config.GRPC:
-		p.serveHTTP2(outbound, conn, s.env.Outbound(httpproxy.Dest{Backend: b, Addr: dst, Client: client}))
+		p.serveHTTP2(outbound, conn, s.env.Outbound(httpproxy.Dest{Backend: b, Lookup: p.lookup, Addr: dst, Client: client}))
 	default:
 		p.relayOutbound(ctx, s, conn, b, dst, client, d)
 	}

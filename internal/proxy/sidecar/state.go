@@ -1,7 +1,9 @@
 package sidecar
 
 import (
+	"context"
 	"fmt"
+	"net/http"
 	"slices"
 	"time"
 
@@ -30,12 +32,25 @@ func (p *Proxy) newState(cfg *config.Compiled, prev *state) (*state, error) {
 		explicit: make(map[string]config.Explicit, len(cfg.Outbound.Explicit)),
 		loadedAt: time.Now(),
 	}
+	s.env = &httpproxy.Env{
+		Up:        p.up,
+		Metrics:   p.metrics,
+		Log:       p.log,
+		AccessLog: cfg.AccessLog,
+		TCPIdle:   relayOptions(cfg),
+		ErrorLog:  p.errorLog,
+		Buffers:   p.buffers,
+	}
 	for name, svc := range cfg.Services {
 		var old *backend.Backend
 		if prev != nil {
 			old = prev.backends[name]
 		}
-		b, err := backend.New(svc, old)
+		b, err := backend.New(svc, old, backend.Options{
+			MirrorSend: func(service string) func(context.Context, *http.Request) (*http.Response, error) {
+				return s.env.MirrorSender(p.lookup, service)
+			},
+		})
 		if err != nil {
 			return nil, fmt.Errorf("building service %s: %w", name, err)
 		}
@@ -49,18 +64,14 @@ func (p *Proxy) newState(cfg *config.Compiled, prev *state) (*state, error) {
 	} else {
 		s.detector = detect.New(detect.Config{Timeout: cfg.DetectTimeout, OpaquePorts: cfg.OpaquePorts})
 	}
-	s.env = &httpproxy.Env{
-		Up:        p.up,
-		Metrics:   p.metrics,
-		Log:       p.log,
-		AccessLog: cfg.AccessLog,
-		TCPIdle:   relayOptions(cfg),
-		ErrorLog:  p.errorLog,
-		Buffers:   p.buffers,
-	}
 	return s, nil
 }
 
 func sameDetection(a, b *config.Compiled) bool {
 	return a.DetectTimeout == b.DetectTimeout && slices.Equal(a.OpaquePorts, b.OpaquePorts)
+}
+
+// lookup finds a service's backend in the running state.
+func (p *Proxy) lookup(name string) *backend.Backend {
+	return p.state.Load().backends[name]
 }
