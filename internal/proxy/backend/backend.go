@@ -6,10 +6,13 @@ import (
 	"fmt"
 	"net/http"
 	"net/netip"
+	"reflect"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/weft-mesh/weft/internal/proxy/balance"
+	"github.com/weft-mesh/weft/internal/proxy/breaker"
 	"github.com/weft-mesh/weft/internal/proxy/config"
 	"github.com/weft-mesh/weft/internal/proxy/fault"
 	"github.com/weft-mesh/weft/internal/proxy/mirror"
@@ -37,6 +40,8 @@ type Options struct {
 	// MirrorSend returns the function that sends a mirrored request to the
 	// named service.
 	MirrorSend func(service string) func(ctx context.Context, r *http.Request) (*http.Response, error)
+	// OnEject is told when outlier detection ejects an endpoint.
+	OnEject func(service, addr, reason string)
 }
 
 // shared is what generations of the same service have in common: the
@@ -51,6 +56,11 @@ type shared struct {
 
 	budget    *retry.Budget
 	budgetCfg retry.BudgetConfig
+
+	limits   *breaker.Limits   // nil: no limits
+	outlier  *breaker.Detector // nil: outlier detection off
+	adaptive *breaker.Adaptive // nil: adaptive concurrency off
+	breaker  config.Breaker    // what the three were built from
 }
 
 // New builds the backend of svc. When prev (the same service in the previous
@@ -94,10 +104,94 @@ func New(svc *config.Service, prev *Backend, opts Options) (*Backend, error) {
 		}
 		b.budget, b.budgetCfg = budget, svc.RetryBudget
 	}
+	if err := b.buildBreaker(opts, list); err != nil {
+		return nil, fmt.Errorf("service %s: %w", svc.Name, err)
+	}
 	if err := b.buildRules(opts); err != nil {
 		return nil, fmt.Errorf("service %s: %w", svc.Name, err)
 	}
 	return b, nil
+}
+
+// buildBreaker (re)builds the circuit breaker when its config changed, and
+// tells outlier detection about the current endpoints.
+func (b *Backend) buildBreaker(opts Options, eps []balance.Endpoint) error {
+	cfg := b.Service.Breaker
+	if b.limits == nil || !sameBreaker(b.breaker, cfg) {
+		l, err := breaker.NewLimits(cfg.Limits)
+		if err != nil {
+			return fmt.Errorf("circuit breaker: %w", err)
+		}
+		b.limits, b.outlier, b.adaptive = l, nil, nil
+		if cfg.Outlier != nil {
+			d, err := breaker.NewDetector(*cfg.Outlier)
+			if err != nil {
+				return fmt.Errorf("outlier detection: %w", err)
+			}
+			if opts.OnEject != nil {
+				name := b.Service.Name
+				d.OnEject(func(addr, reason string) { opts.OnEject(name, addr, reason) })
+			}
+			b.outlier = d
+		}
+		if cfg.Adaptive != nil {
+			a, err := breaker.NewAdaptive(*cfg.Adaptive)
+			if err != nil {
+				return fmt.Errorf("adaptive concurrency: %w", err)
+			}
+			b.adaptive = a
+		}
+		b.breaker = cfg
+	}
+	if b.outlier != nil {
+		addrs := make([]string, len(eps))
+		for i, e := range eps {
+			addrs[i] = e.Addr
+		}
+		b.outlier.SetEndpoints(addrs)
+	}
+	return nil
+}
+
+func sameBreaker(a, b config.Breaker) bool {
+	// Config values hold no clocks here (those are for tests), so deep
+	// equality is value equality.
+	return reflect.DeepEqual(a, b)
+}
+
+// Admit takes a slot under the service's limits and adaptive concurrency
+// limit. It fails fast with an error wrapping breaker.ErrOpen when full;
+// otherwise done must be called with the request's outcome.
+func (b *Backend) Admit(ctx context.Context) (done func(rtt time.Duration, failed bool), err error) {
+	release, err := b.limits.Acquire(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("service %s: %w", b.Service.Name, err)
+	}
+	if b.adaptive == nil {
+		return func(time.Duration, bool) { release() }, nil
+	}
+	finish, ok := b.adaptive.Acquire()
+	if !ok {
+		release()
+		return nil, fmt.Errorf("service %s: adaptive concurrency limit %d reached: %w", b.Service.Name, b.adaptive.Limit(), breaker.ErrOpen)
+	}
+	return func(rtt time.Duration, failed bool) { finish(rtt, failed); release() }, nil
+}
+
+// Report tells outlier detection how a request to an endpoint went.
+func (b *Backend) Report(ep config.Endpoint, success bool) {
+	if b.outlier != nil {
+		b.outlier.Report(ep.Address.String(), success)
+	}
+}
+
+// Ejections lists the endpoints outlier detection keeps out, for the config
+// dump.
+func (b *Backend) Ejections() []breaker.Ejection {
+	if b.outlier == nil {
+		return nil
+	}
+	return b.outlier.Ejected()
 }
 
 func sameBudget(a, b retry.BudgetConfig) bool {
@@ -143,12 +237,25 @@ func (b *Backend) Rule(key config.RuleKey) *Rule { return b.rules[key] }
 // Budget is the retry budget shared by all retries to this service.
 func (b *Backend) Budget() *retry.Budget { return b.budget }
 
-// Pick chooses an endpoint for a request or connection. The returned Pick
-// must be finished with Done.
+// pickTries bounds how often Pick draws again when it lands on an endpoint
+// that outlier detection keeps out; past it, the last draw is used (fail
+// open: a mesh that refuses every endpoint helps nobody).
+const pickTries = 4
+
+// Pick chooses an endpoint for a request or connection, avoiding ejected
+// endpoints. The returned Pick must be finished with Done.
 func (b *Backend) Pick(k balance.Key) (config.Endpoint, *balance.Pick, error) {
-	p, err := b.bal.Pick(k)
-	if err != nil {
-		return config.Endpoint{}, nil, fmt.Errorf("service %s has no endpoints: %w", b.Service.Name, err)
+	var p *balance.Pick
+	for i := 0; ; i++ {
+		var err error
+		p, err = b.bal.Pick(k)
+		if err != nil {
+			return config.Endpoint{}, nil, fmt.Errorf("service %s has no endpoints: %w", b.Service.Name, err)
+		}
+		if b.outlier == nil || i == pickTries-1 || b.outlier.Available(p.Addr) {
+			break
+		}
+		p.Done(0, context.Canceled) // not sent: no latency sample, no failure
 	}
 	ep, ok := (*b.eps.Load())[p.Addr]
 	if !ok {

@@ -228,17 +228,19 @@ func (a *Adaptive) sample(rtt time.Duration, dropped bool) {
 		a.inFlight.Add(1)
 		return
 	}
-	now := a.now()
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	rtt = max(rtt, 1)
-	start := now.Add(-rtt)
+	// The clock is read only when needed: time.Now costs as much as the
+	// rest of this function.
 	if a.probing {
-		a.probe(now, start, float64(rtt), dropped, n)
+		now := a.now()
+		a.probe(now, now.Add(-rtt), float64(rtt), dropped, n)
 		return
 	}
 	if dropped {
-		if !start.Before(a.lastCut) {
+		now := a.now()
+		if !now.Add(-rtt).Before(a.lastCut) {
 			a.lastCut = now
 			a.setEstimate(a.est * backoff)
 		}
@@ -260,7 +262,7 @@ func (a *Adaptive) sample(rtt time.Duration, dropped bool) {
 	if a.long > a.tolerance*a.noLoad {
 		a.above++
 		if a.above >= a.window {
-			a.startProbe(now, n)
+			a.startProbe(a.now(), n)
 			return
 		}
 	} else {

@@ -268,7 +268,8 @@ func (d *Detector) SetEndpoints(addrs []string) {
 }
 
 // OnEject registers f to be called, outside the Detector's lock, each time an
-// endpoint is ejected, failed probes included. Use it to count
+// endpoint is ejected. A failed probe counts as an ejection, with the reason
+// of the ejection it extends. Use it to count
 // weft_proxy_endpoint_ejections_total.
 func (d *Detector) OnEject(f func(addr, reason string)) {
 	d.mu.Lock()
@@ -318,15 +319,17 @@ func (d *Detector) Report(addr string, success bool) {
 	}
 	if d.srMin > 0 {
 		d.maybeEvaluate()
+	}
+	if ep.ejected.Load() {
+		d.reportProbe(ep, success)
+		return
+	}
+	if d.srMin > 0 {
 		if success {
 			ep.counts.Add(1<<32 | 1)
 		} else {
 			ep.counts.Add(1 << 32)
 		}
-	}
-	if ep.ejected.Load() {
-		d.reportProbe(ep, success)
-		return
 	}
 	if success {
 		if ep.failures.Load() != 0 {

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	weftv1 "github.com/weft-mesh/weft/api/gen/weft/v1"
+	"github.com/weft-mesh/weft/internal/proxy/breaker"
 	"github.com/weft-mesh/weft/internal/proxy/retry"
 	"github.com/weft-mesh/weft/internal/proxy/route"
 )
@@ -136,6 +137,16 @@ type Service struct {
 	Routes      *route.Table
 	Policies    map[RuleKey]*RulePolicy
 	RetryBudget retry.BudgetConfig
+	Breaker     Breaker
+}
+
+// Breaker is a service's circuit breaking: limits (zero: none), outlier
+// detection (on by default, nil when disabled) and the adaptive concurrency
+// limit (nil: off, the default).
+type Breaker struct {
+	Limits   breaker.LimitsConfig
+	Outlier  *breaker.OutlierConfig
+	Adaptive *breaker.AdaptiveConfig
 }
 
 // HashOn says what ring-hash balancing hashes.
@@ -392,6 +403,7 @@ func compileServices(errs *problems, cfg *weftv1.ProxyConfig, c *Compiled) {
 				errs.add(field+".retry_budget", "%v", err)
 			}
 		}
+		svc.Breaker = compileBreaker(errs, field+".circuit_breaker", s.GetCircuitBreaker())
 		c.Services[svc.Name] = svc
 	}
 	checkRouteRefs(errs, c)
@@ -523,4 +535,46 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	slices.Sort(keys)
 	return keys
+}
+
+func compileBreaker(errs *problems, f string, cb *weftv1.CircuitBreaker) Breaker {
+	out := Breaker{Limits: breaker.LimitsConfig{
+		MaxRequests: int(cb.GetMaxRequests()),
+		MaxPending:  int(cb.GetMaxPending()),
+	}}
+	if cb.GetPendingTimeout() != nil {
+		out.Limits.PendingTimeout = duration(errs, f+".pending_timeout", cb.GetPendingTimeout(), 0)
+	}
+	if _, err := breaker.NewLimits(out.Limits); err != nil {
+		errs.add(f, "%v", err)
+	}
+	if od := cb.GetOutlierDetection(); !od.GetDisabled() {
+		oc := breaker.DefaultOutlierConfig()
+		if v := od.GetConsecutiveFailures(); v != 0 {
+			oc.ConsecutiveFailures = int(v)
+		}
+		if v := od.GetSuccessRateMinRequests(); v != 0 {
+			oc.SuccessRateMinRequests = int(v)
+		}
+		if v := od.GetSuccessRateStdevFactor(); v != 0 {
+			oc.SuccessRateStdevFactor = v
+		}
+		oc.Interval = duration(errs, f+".outlier_detection.interval", od.GetInterval(), oc.Interval)
+		oc.BaseEjectionTime = duration(errs, f+".outlier_detection.base_ejection_time", od.GetBaseEjectionTime(), oc.BaseEjectionTime)
+		if v := od.GetMaxEjectionPercent(); v != 0 {
+			oc.MaxEjectionPercent = int(v)
+		}
+		if _, err := breaker.NewDetector(oc); err != nil {
+			errs.add(f+".outlier_detection", "%v", err)
+		}
+		out.Outlier = &oc
+	}
+	if ac := cb.GetAdaptiveConcurrency(); ac.GetEnabled() {
+		a := &breaker.AdaptiveConfig{InitialLimit: int(ac.GetInitialLimit()), MinLimit: int(ac.GetMinLimit()), MaxLimit: int(ac.GetMaxLimit())}
+		if _, err := breaker.NewAdaptive(*a); err != nil {
+			errs.add(f+".adaptive_concurrency", "%v", err)
+		}
+		out.Adaptive = a
+	}
+	return out
 }

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/weft-mesh/weft/internal/proxy/backend"
@@ -191,7 +192,30 @@ func (t *serviceTransport) name() string {
 	return t.target.Service.Name
 }
 
+// RoundTrip admits the request under the target service's circuit breaker,
+// then sends it.
 func (t *serviceTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if t.target == nil || isTunnel(req) {
+		return t.send(req)
+	}
+	done, err := t.target.Admit(req.Context())
+	if err != nil {
+		t.env.Metrics.PolicyDecision(t.x.labels, "breaker", "rejected")
+		return nil, err
+	}
+	start := time.Now()
+	resp, err := t.send(req)
+	if err != nil {
+		done(time.Since(start), true)
+		return nil, err
+	}
+	rtt := time.Since(start)
+	resp.Body = &onClose{ReadCloser: resp.Body, f: func() { done(rtt, resp.StatusCode >= 500) }}
+	return resp, nil
+}
+
+// send runs the tries of a request: one, or several under a retry policy.
+func (t *serviceTransport) send(req *http.Request) (*http.Response, error) {
 	if t.target == nil || t.rule == nil || t.rule.Policy.Retry == nil || isTunnel(req) {
 		if t.rule != nil && t.rule.Policy.BackendTimeout > 0 && !isTunnel(req) {
 			return t.tryWithTimeout(req, t.rule.Policy.BackendTimeout)
@@ -251,7 +275,23 @@ func (t *serviceTransport) try(req *http.Request) (*http.Response, error) {
 	t.x.tt.header = time.Now()
 	t.x.tt.err = err
 	finish(t.x.tt.header.Sub(start), err)
+	if t.target != nil {
+		t.target.Report(ep, err == nil && resp.StatusCode < 500)
+	}
 	return resp, err
+}
+
+// onClose runs f once when the body is closed.
+type onClose struct {
+	io.ReadCloser
+	f    func()
+	once sync.Once
+}
+
+func (c *onClose) Close() error {
+	err := c.ReadCloser.Close()
+	c.once.Do(c.f)
+	return err
 }
 
 // isTunnel reports whether r takes over its connection (Upgrade, CONNECT):

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+
+	"github.com/weft-mesh/weft/internal/proxy/breaker"
 )
 
 // gRPC status codes the proxy itself may answer with (google.golang.org/grpc/codes
@@ -38,7 +40,7 @@ func proxyError(w http.ResponseWriter, r *http.Request, grpc bool, status, grpcC
 // upstreamError maps a failed round trip to the answer the client gets.
 func upstreamError(w http.ResponseWriter, r *http.Request, grpc bool, err error) {
 	switch {
-	case isNoEndpoints(err):
+	case isNoEndpoints(err) || errors.Is(err, breaker.ErrOpen):
 		proxyError(w, r, grpc, http.StatusServiceUnavailable, grpcUnavailable, err.Error())
 	case errors.Is(err, context.DeadlineExceeded):
 		proxyError(w, r, grpc, http.StatusGatewayTimeout, grpcDeadlineExceeded, "upstream deadline exceeded: "+err.Error())

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/weft-mesh/weft/internal/proxy/breaker"
 )
 
 // configDump is /config_dump: the running config as loaded, plus what the
@@ -27,9 +29,12 @@ func (p *Proxy) configDump() ([]byte, error) {
 		Cost     float64 `json:"p2c_cost"`
 	}
 	type service struct {
-		Name      string     `json:"name"`
-		Policy    string     `json:"policy"`
-		Endpoints []endpoint `json:"endpoints"`
+		Name        string             `json:"name"`
+		Policy      string             `json:"policy"`
+		Endpoints   []endpoint         `json:"endpoints"`
+		Ejected     []breaker.Ejection `json:"ejected,omitempty"`
+		RetryBudget float64            `json:"retry_budget_available"`
+		Routes      any                `json:"routes,omitempty"`
 	}
 	type identity struct {
 		SPIFFEID string    `json:"spiffe_id"`
@@ -54,7 +59,10 @@ func (p *Proxy) configDump() ([]byte, error) {
 	p.mu.Unlock()
 	slices.Sort(out.Listeners)
 	for name, b := range s.backends {
-		svc := service{Name: name, Policy: b.Service.Policy, Endpoints: []endpoint{}}
+		svc := service{Name: name, Policy: b.Service.Policy, Endpoints: []endpoint{}, Ejected: b.Ejections(), RetryBudget: b.Budget().Available()}
+		if len(b.Service.Policies) > 0 {
+			svc.Routes = b.Service.Policies
+		}
 		for _, st := range b.Stats() {
 			svc.Endpoints = append(svc.Endpoints, endpoint{Address: st.Addr, Weight: st.Weight, InFlight: st.InFlight, EWMA: st.EWMA.Seconds(), Cost: st.Cost})
 		}

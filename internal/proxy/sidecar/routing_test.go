@@ -254,3 +254,87 @@ func TestConnectFailureRetriedOnAnotherEndpoint(t *testing.T) {
 		}
 	}
 }
+
+// TestOutlierEjectionAndReturn: an endpoint that keeps failing is ejected
+// and gets no traffic; once healthy it is probed and let back in.
+func TestOutlierEjectionAndReturn(t *testing.T) {
+	good := startNameApp(t, "good", 200)
+	var broken atomic.Bool
+	broken.Store(true)
+	var badHits atomic.Int64
+	bad := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		badHits.Add(1)
+		if broken.Load() {
+			w.WriteHeader(http.StatusInternalServerError)
+			return
+		}
+		io.WriteString(w, "bad-but-recovered")
+	}))
+	p := startPair(t, []app{{name: "web", addr: good.addr, more: `  load_balancer: {policy: round-robin}
+  circuit_breaker:
+    outlier_detection: {consecutive_failures: 3, base_ejection_time: 300ms}
+`}}, "")
+	cfg, _ := readFile(p.clientCfg)
+	cfg = strings.Replace(cfg, "  endpoints:\n  - {address: \""+good.addr+"\"", "  endpoints:\n  - {address: \""+bad+"\"}\n  - {address: \""+good.addr+"\"", 1)
+	writeFile(t, p.clientCfg, strings.Replace(cfg, "client-1", "client-2", 1))
+	eventually(t, "two endpoints configured", func() bool {
+		_, dump := get(t, "http://"+p.clientAdm+"/config_dump")
+		return strings.Contains(dump, bad)
+	})
+	for i := 0; i < 10; i++ {
+		do(t, http.DefaultClient, "GET", p.url("web", "/"), nil)
+	}
+	ejectedAt := badHits.Load()
+	if ejectedAt < 3 {
+		t.Fatalf("the failing endpoint got %d requests before ejection, want 3", ejectedAt)
+	}
+	for i := 0; i < 20; i++ {
+		if resp := do(t, http.DefaultClient, "GET", p.url("web", "/"), nil); resp.StatusCode != 200 {
+			t.Fatalf("request after ejection answered %d: the ejected endpoint got traffic", resp.StatusCode)
+		}
+	}
+	if badHits.Load() > ejectedAt+1 { // at most one probe if the ejection time passed
+		t.Fatalf("the ejected endpoint got %d more requests", badHits.Load()-ejectedAt)
+	}
+	if v, _ := metric(t, p.clientAdm, "weft_policy_decisions_total", `policy="breaker"`, `decision="ejected"`); v < 1 {
+		t.Error("ejection not counted")
+	}
+	broken.Store(false)
+	eventually(t, "the recovered endpoint is let back in", func() bool {
+		do(t, http.DefaultClient, "GET", p.url("web", "/"), nil)
+		return badHits.Load() > ejectedAt+3
+	})
+}
+
+// TestCircuitBreakerLimitsFailFast: past max_requests a request fails at
+// once with 503 instead of queueing behind a slow backend.
+func TestCircuitBreakerLimitsFailFast(t *testing.T) {
+	release := make(chan struct{})
+	slow := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		<-release
+	}))
+	p := startPair(t, []app{{name: "web", addr: slow, more: `  circuit_breaker: {max_requests: 1}
+`}}, "")
+	first := make(chan int, 1)
+	go func() {
+		resp, err := http.Get(p.url("web", "/"))
+		if err != nil {
+			first <- 0
+			return
+		}
+		resp.Body.Close()
+		first <- resp.StatusCode
+	}()
+	eventually(t, "the first request is in flight", func() bool {
+		_, dump := get(t, "http://"+p.clientAdm+"/config_dump")
+		return strings.Contains(dump, `"in_flight": 1`)
+	})
+	resp := do(t, http.DefaultClient, "GET", p.url("web", "/"), nil)
+	close(release)
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(resp.Header.Get("Weft-Proxy-Error"), "circuit breaker") {
+		t.Fatalf("second request: %d %q, want 503 from the circuit breaker", resp.StatusCode, resp.Header.Get("Weft-Proxy-Error"))
+	}
+	if code := <-first; code != 200 {
+		t.Fatalf("first request: %d", code)
+	}
+}

@@ -196,6 +196,7 @@ func (p *Proxy) relayOutbound(ctx context.Context, s *state, c net.Conn, b *back
 			up, err = dialTCP(ctx, s.cfg.Timeouts.Connect, ep.Address.String())
 		}
 		pick.Done(time.Since(start), err)
+		b.Report(ep, err == nil)
 	}
 	if err != nil {
 		p.log.Warn("opaque connection failed", "service", labels.Service, "error", err)

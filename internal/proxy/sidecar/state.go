@@ -11,6 +11,7 @@ import (
 	"github.com/weft-mesh/weft/internal/proxy/config"
 	"github.com/weft-mesh/weft/internal/proxy/detect"
 	"github.com/weft-mesh/weft/internal/proxy/httpproxy"
+	"github.com/weft-mesh/weft/internal/proxy/metrics"
 )
 
 // state is one generation of running configuration.
@@ -49,6 +50,10 @@ func (p *Proxy) newState(cfg *config.Compiled, prev *state) (*state, error) {
 		b, err := backend.New(svc, old, backend.Options{
 			MirrorSend: func(service string) func(context.Context, *http.Request) (*http.Response, error) {
 				return s.env.MirrorSender(p.lookup, service)
+			},
+			OnEject: func(service, addr, reason string) {
+				p.metrics.PolicyDecision(metrics.Labels{Direction: "outbound", Service: service}, "breaker", "ejected")
+				p.log.Warn("endpoint ejected by outlier detection", "service", service, "endpoint", addr, "reason", reason)
 			},
 		})
 		if err != nil {
