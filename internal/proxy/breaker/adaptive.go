@@ -74,7 +74,9 @@ type AdaptiveConfig struct {
 //   - gradient = clamp(Tolerance * base RTT / short RTT, 0.5, 1): 1 while the
 //     RTT is within tolerance, down to 0.5 (halving) as requests queue.
 //   - new = limit*gradient + sqrt(limit); the square root is the queue
-//     allowed on top, which lets the limit grow while the RTT stays low.
+//     allowed on top, which lets the limit grow while the RTT stays low
+//     (Gradient2's default is a constant 4; the square root, as in Envoy's
+//     adaptive concurrency filter, keeps growth brisk at large limits).
 //   - limit = limit*(1-Smoothing) + new*Smoothing, clamped to [MinLimit,
 //     MaxLimit].
 //   - The limit is left alone while fewer than limit/2 requests are in
@@ -94,9 +96,16 @@ type AdaptiveConfig struct {
 // samples in a row, the backend may have become slower for good (or the
 // start was already overloaded), so the no-load RTT is measured again, as
 // Netflix's older Gradient limit and Envoy's adaptive concurrency filter do:
-// the limit is held at 4 until the requests already in flight have drained
-// to 4, and the mean RTT of the next 20 requests that start after that is
-// the new no-load RTT. Then the limit returns to its estimate.
+// the limit is held at 4 (MinLimit if that is higher, the limit if that is
+// lower) until the requests already in flight have drained to it, and the
+// mean RTT of the next 20 requests that start after that is the new no-load
+// RTT. Then the limit returns to its estimate. A measurement takes about
+// the drain plus five RTTs, during which requests beyond 4 are refused;
+// under sustained overload one follows every LongWindow samples or more.
+// Without the change, a simulated backend with 10 workers under 1.5 times
+// the load it can serve drives the limit to MaxLimit and the latency to 100
+// times the service time; with it the limit settles around 20 and the
+// latency around twice the service time (see the tests).
 type Adaptive struct {
 	minLimit, maxLimit float64
 	smoothing          float64

@@ -206,11 +206,14 @@ func (t *serviceTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 	start := time.Now()
 	resp, err := t.send(req)
 	if err != nil {
-		done(time.Since(start), true)
+		done(time.Since(start), errors.Is(err, context.DeadlineExceeded) || errors.Is(err, retry.ErrPerTryTimeout))
 		return nil, err
 	}
 	rtt := time.Since(start)
-	resp.Body = &onClose{ReadCloser: resp.Body, f: func() { done(rtt, resp.StatusCode >= 500) }}
+	// Only overload answers lower the adaptive limit: an application's
+	// 500s say nothing about its capacity.
+	overloaded := resp.StatusCode == http.StatusServiceUnavailable || resp.StatusCode == http.StatusTooManyRequests
+	resp.Body = &onClose{ReadCloser: resp.Body, f: func() { done(rtt, overloaded) }}
 	return resp, nil
 }
 

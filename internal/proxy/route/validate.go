@@ -22,7 +22,11 @@ type RuleError struct {
 }
 
 func (e *RuleError) Error() string {
-	return "route " + e.Route + " rule " + strconv.Itoa(e.Index) + ": " + e.Field + ": " + e.Problem
+	kind := ""
+	if e.Kind == GRPC {
+		kind = " (GRPC)" // an HTTPRoute and a GRPCRoute may share a name
+	}
+	return "route " + e.Route + kind + " rule " + strconv.Itoa(e.Index) + ": " + e.Field + ": " + e.Problem
 }
 
 func (e *RuleError) Unwrap() error { return e.Err }
@@ -368,25 +372,22 @@ func (c *checker) checkHeaderModifier(field string, m *HeaderModifier) {
 
 func (c *checker) checkBackends() {
 	r := c.rule
-	var total uint64
 	for i := range r.Backends {
 		b := &r.Backends[i]
 		f := fmt.Sprintf("backends[%d]", i)
 		if b.Service == "" {
 			c.add(f+".service", "is empty; name the Service the backend refers to")
 		}
-		if b.Port == 0 {
-			c.add(f+".port", "is 0; set the Service port (a backendRef to a Service needs one)")
-		}
 		if b.Weight > maxWeight {
 			c.add(f+".weight", "is %d; use 0 to %d", b.Weight, maxWeight)
 		}
-		total += uint64(b.Weight)
 		c.checkFilters(f+".filters", &b.Filters, true)
 	}
-	if len(r.Backends) > 0 && total == 0 && r.Filters.Redirect == nil {
-		c.add("backends", "every weight is 0, so no request could be forwarded; give at least one backend a weight above 0, or remove the backends to answer 500")
-	}
+	// Every weight 0 is valid (Gateway API conformance
+	// HTTPRouteAllBackendsWeightZero): such a rule answers 500, and the
+	// caller does so when PickBackend finds nothing. A backend's port is
+	// optional here: in the proxy's model a backend names a service entry,
+	// which is already one port of a Kubernetes Service.
 }
 
 func validMethod(m string) bool {

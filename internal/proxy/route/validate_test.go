@@ -168,9 +168,7 @@ func TestNewTableRejects(t *testing.T) {
 		}, "filters.requestHeaders.remove[0]", "already modified by filters.requestHeaders.set[0]"},
 		{"header set twice", func(r *route.Rule) { r.Filters.RequestHeaders = hm("x-a", "1", "X-A", "2") }, "filters.requestHeaders.set[1]", "one action"},
 		{"remove name", func(r *route.Rule) { r.Filters.ResponseHeaders = &route.HeaderModifier{Remove: []string{""}} }, "filters.responseHeaders.remove[0]", "not a valid header name"},
-		{"all weights zero", func(r *route.Rule) { r.Backends = []route.Backend{{Service: "a", Port: 80}, {Service: "b", Port: 80}} }, "backends", "every weight is 0"},
 		{"backend service", func(r *route.Rule) { r.Backends[0].Service = "" }, "backends[0].service", "is empty"},
-		{"backend port", func(r *route.Rule) { r.Backends[0].Port = 0 }, "backends[0].port", "is 0"},
 		{"backend weight", func(r *route.Rule) { r.Backends[0].Weight = 1_000_001 }, "backends[0].weight", "use 0 to 1000000"},
 		{"backend redirect", func(r *route.Rule) { r.Backends[0].Filters.Redirect = &route.Redirect{} }, "backends[0].filters.redirect", "only modify headers"},
 		{"backend rewrite", func(r *route.Rule) { r.Backends[0].Filters.Rewrite = &route.Rewrite{} }, "backends[0].filters.rewrite", "only modify headers"},
@@ -190,7 +188,11 @@ func TestNewTableRejects(t *testing.T) {
 			if tab != nil {
 				t.Error("NewTable returned a table with its error")
 			}
-			want := "route " + r.Route + " rule " + strconv.Itoa(r.Index) + ": " + tt.field + ": "
+			kind := ""
+			if r.Kind == route.GRPC {
+				kind = " (GRPC)"
+			}
+			want := "route " + r.Route + kind + " rule " + strconv.Itoa(r.Index) + ": " + tt.field + ": "
 			if !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), tt.inMessage) {
 				t.Errorf("error\n  %v\nwant it to contain %q and %q", err, want, tt.inMessage)
 			}
@@ -237,7 +239,7 @@ func TestNewTableReportsAll(t *testing.T) {
 	}
 	want := []string{
 		"ns/a 0 matches[0].path", "ns/a 0 matches[0].method",
-		"ns/b 0 backends[0].service", "ns/b 0 backends[0].port",
+		"ns/b 0 backends[0].service",
 		"ns/b 0 index",
 	}
 	for _, w := range want {
@@ -261,6 +263,8 @@ func TestNewTableAccepts(t *testing.T) {
 			Backends: []route.Backend{{Service: "a", Port: 80}},
 		}},
 		{"some zero weights", route.Rule{Backends: []route.Backend{{Service: "a", Port: 80}, {Service: "b", Port: 80, Weight: 1}}}},
+		{"every weight zero (answers 500, Gateway API HTTPRouteAllBackendsWeightZero)", route.Rule{Backends: []route.Backend{{Service: "a", Port: 80}, {Service: "b", Port: 80}}}},
+		{"backend without a port (a service entry is one port)", route.Rule{Backends: []route.Backend{{Service: "a", Weight: 1}}}},
 		{"every condition", route.Rule{
 			Matches: []route.Match{{
 				Path:    exact("/a/b-c_d.e~f!$&'()*+,;=:@%20"),
