@@ -3,8 +3,10 @@ GO           ?= go
 BIN          := $(CURDIR)/.bin
 STATICCHECK  := $(BIN)/staticcheck
 PROTOC_GEN_GO:= $(BIN)/protoc-gen-go
+PROTOC_GEN_GO_GRPC := $(BIN)/protoc-gen-go-grpc
 STATICCHECK_VERSION   := v0.8.2
 PROTOC_GEN_GO_VERSION := v1.36.12
+PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
 # -race everywhere: every package here is small enough for it on 2 cores.
 TEST_FLAGS   ?= -race -count=1 -timeout 15m
 
@@ -21,11 +23,15 @@ $(STATICCHECK):
 $(PROTOC_GEN_GO):
 	GOBIN=$(BIN) GOFLAGS= $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
 
-tools: $(STATICCHECK) $(PROTOC_GEN_GO)
+$(PROTOC_GEN_GO_GRPC):
+	GOBIN=$(BIN) GOFLAGS= $(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
+
+tools: $(STATICCHECK) $(PROTOC_GEN_GO) $(PROTOC_GEN_GO_GRPC)
 
 # Regenerate Go code from api/proto (needs protoc: apt-get install protobuf-compiler).
-gen: $(PROTOC_GEN_GO)
+gen: $(PROTOC_GEN_GO) $(PROTOC_GEN_GO_GRPC)
 	PATH=$(BIN):$$PATH protoc -I api/proto --go_out=api/gen --go_opt=paths=source_relative \
+		--go-grpc_out=api/gen --go-grpc_opt=paths=source_relative \
 		$$(cd api/proto && find . -name '*.proto' | sed 's|^\./||')
 
 # Fails when the committed generated code is not what `make gen` writes.
