@@ -75,14 +75,16 @@ func (x *exchange) forward(w http.ResponseWriter, r *http.Request, host string, 
 			pr.Out.URL.Scheme = "http"
 			pr.Out.URL.Host = host
 		},
-		Transport:     rt,
-		FlushInterval: 0, // streaming responses (unknown length, SSE) are flushed per write by ReverseProxy itself
+		Transport: rt,
+		// Streaming responses (unknown length, SSE) are flushed per write by
+		// ReverseProxy itself. Nothing else is flushed early: a gRPC
+		// trailers-only response (status in the headers, no body) must leave
+		// as one HEADERS frame with END_STREAM, or clients see a stream that
+		// ended without trailers, and retries could not read its status.
+		FlushInterval: 0,
 		BufferPool:    x.env.Buffers,
 		ErrorLog:      x.env.ErrorLog,
 		ModifyResponse: func(resp *http.Response) error {
-			if x.grpc {
-				trailersOnlyToTrailers(resp)
-			}
 			if r.ProtoMajor == 2 && r.Body != nil && r.Body != http.NoBody {
 				resp.Body = &endsRequest{ReadCloser: resp.Body, req: r.Body}
 			}
@@ -153,31 +155,6 @@ func (x *exchange) done(r *http.Request, upstream string, err error) {
 			attrs = append(attrs, slog.String("error", err.Error()))
 		}
 		x.env.Log.LogAttrs(r.Context(), slog.LevelInfo, "access", attrs...)
-	}
-}
-
-// grpcStatusHeaders end a gRPC call; in a trailers-only response they come
-// in the headers.
-var grpcStatusHeaders = [...]string{"Grpc-Status", "Grpc-Message", "Grpc-Status-Details-Bin"}
-
-// trailersOnlyToTrailers turns a gRPC trailers-only response (status in the
-// headers, no body) into headers plus trailers. ReverseProxy flushes
-// headers as soon as they are written (FlushInterval -1, needed for
-// streaming), so the headers would leave without END_STREAM and the client
-// would see a stream with no trailers. The status, message and details are
-// carried unchanged.
-func trailersOnlyToTrailers(resp *http.Response) {
-	if resp.Header.Get("Grpc-Status") == "" {
-		return
-	}
-	if resp.Trailer == nil {
-		resp.Trailer = http.Header{}
-	}
-	for _, h := range grpcStatusHeaders {
-		if v, ok := resp.Header[h]; ok {
-			resp.Trailer[h] = v
-			delete(resp.Header, h)
-		}
 	}
 }
 

@@ -88,19 +88,3 @@ func TestGRPCMessageEncode(t *testing.T) {
 		}
 	}
 }
-
-func TestTrailersOnlyBecomesTrailers(t *testing.T) {
-	resp := &http.Response{Header: http.Header{"Grpc-Status": {"5"}, "Grpc-Message": {"not found"}, "Content-Type": {"application/grpc"}}}
-	trailersOnlyToTrailers(resp)
-	if resp.Header.Get("Grpc-Status") != "" || resp.Trailer.Get("Grpc-Status") != "5" || resp.Trailer.Get("Grpc-Message") != "not found" {
-		t.Fatalf("headers %v trailers %v", resp.Header, resp.Trailer)
-	}
-	if resp.Header.Get("Content-Type") != "application/grpc" {
-		t.Fatal("other headers must stay")
-	}
-	normal := &http.Response{Header: http.Header{"Content-Type": {"application/grpc"}}}
-	trailersOnlyToTrailers(normal)
-	if normal.Trailer != nil {
-		t.Fatal("a response without a status in its headers must be left alone")
-	}
-}

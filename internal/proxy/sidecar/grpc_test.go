@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -23,6 +24,8 @@ import (
 type testService struct {
 	testgrpc.UnimplementedTestServiceServer
 	deadlines chan time.Duration // remaining deadline the server saw
+	failNext  atomic.Int64       // that many unary calls fail with UNAVAILABLE first
+	calls     atomic.Int64
 }
 
 func payload(n int32) *testgrpc.Payload {
@@ -37,6 +40,10 @@ func echoStatus(s *testgrpc.EchoStatus) error {
 }
 
 func (s *testService) UnaryCall(ctx context.Context, r *testgrpc.SimpleRequest) (*testgrpc.SimpleResponse, error) {
+	s.calls.Add(1)
+	if s.failNext.Add(-1) >= 0 {
+		return nil, status.Error(codes.Unavailable, "warming up")
+	}
 	if dl, ok := ctx.Deadline(); ok && s.deadlines != nil {
 		select {
 		case s.deadlines <- time.Until(dl):
@@ -313,5 +320,44 @@ func TestH2CThroughMeshedPair(t *testing.T) {
 	resp.Body.Close()
 	if string(body) != "over h2c" || resp.Header.Get("X-App-Proto") != "HTTP/2.0" || resp.Proto != "HTTP/2.0" {
 		t.Fatalf("body %q, client got %s, application saw %s; want HTTP/2.0 end to end", body, resp.Proto, resp.Header.Get("X-App-Proto"))
+	}
+}
+
+// TestGRPCRouteRetryAndFault: a GRPCRoute rule matched by service and
+// method retries UNAVAILABLE (a trailers-only status), and another rule
+// injects a gRPC status for one method only.
+func TestGRPCRouteRetryAndFault(t *testing.T) {
+	svc := &testService{}
+	p := startPair(t, []app{{name: "grpc", protocol: "grpc", addr: startGRPCApp(t, svc), more: `  routes:
+  - route: default/unary-retry
+    kind: grpc
+    matches: [{grpc: {service: grpc.testing.TestService, method: UnaryCall}}]
+    retry: {grpc_codes: [14], backoff_base: 1ms, backoff_max: 2ms}
+  - route: default/empty-fault
+    kind: grpc
+    matches: [{grpc: {method: EmptyCall}}]
+    fault: {abort_percent: 100, abort_http_status: 503, abort_grpc_status: 8}
+`}}, "")
+	conn, err := grpc.NewClient(p.listen["grpc"], grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	c := testgrpc.NewTestServiceClient(conn)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	svc.failNext.Store(1)
+	if _, err := c.UnaryCall(ctx, &testgrpc.SimpleRequest{}); err != nil {
+		t.Fatalf("one UNAVAILABLE should have been retried: %v", err)
+	}
+	if n := svc.calls.Load(); n != 2 {
+		t.Fatalf("server saw %d calls, want 2 (one retry)", n)
+	}
+	_, err = c.EmptyCall(ctx, &testgrpc.Empty{})
+	if s, _ := status.FromError(err); s.Code() != codes.ResourceExhausted {
+		t.Fatalf("EmptyCall: %v, want the injected RESOURCE_EXHAUSTED", err)
+	}
+	if v, _ := metric(t, p.clientAdm, "weft_requests_total", `route="default/unary-retry"`); v != 1 {
+		t.Errorf("unary call not counted under its route: %v", v)
 	}
 }
