@@ -2,16 +2,14 @@ package command
 
 import (
 	"fmt"
-	"io"
-	"log/slog"
 	"os"
 	"runtime"
 	"runtime/debug"
 	"strconv"
-	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/weft-mesh/weft/internal/logging"
 	"github.com/weft-mesh/weft/internal/proxy/config"
 	"github.com/weft-mesh/weft/internal/proxy/sidecar"
 )
@@ -36,7 +34,7 @@ func runCmd() *cobra.Command {
 		Short: "Run the proxy with the config file given by --config (reloaded when it changes)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			log, err := newLogger(cmd.ErrOrStderr(), level, format)
+			log, err := logging.New(cmd.ErrOrStderr(), level, format)
 			if err != nil {
 				return err
 			}
@@ -105,22 +103,6 @@ func versionCmd() *cobra.Command {
 			}
 			fmt.Fprintln(cmd.OutOrStdout(), "weft-proxy", v)
 		},
-	}
-}
-
-func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
-	var lv slog.Level
-	if err := lv.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("--log-level %q: use debug, info, warn or error", level)
-	}
-	opts := &slog.HandlerOptions{Level: lv}
-	switch strings.ToLower(format) {
-	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
-	case "text":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
-	default:
-		return nil, fmt.Errorf("--log-format %q: use json or text", format)
 	}
 }
 
