@@ -331,3 +331,35 @@ func TestStreamingResponseIsNotBuffered(t *testing.T) {
 		t.Fatalf("rest %q", rest)
 	}
 }
+
+// TestSlowlorisAndHeaderLimits: a client that never finishes its headers is
+// cut off after timeouts.header_read; oversized headers get 431.
+func TestSlowlorisAndHeaderLimits(t *testing.T) {
+	p := startPair(t, []app{{name: "web", addr: echoApp(t)}}, "timeouts: {header_read: 200ms}\nmax_header_bytes: 4096\n")
+	c, err := net.Dial("tcp", p.listen["web"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: web\r\nX-Slow: ")
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	start := time.Now()
+	b, err := io.ReadAll(c)
+	if err != nil || time.Since(start) > 9*time.Second {
+		t.Fatalf("stalled client not cut off: %v after %v", err, time.Since(start))
+	}
+	if len(b) > 0 && !strings.HasPrefix(string(b), "HTTP/1.1 408") {
+		t.Fatalf("stalled client got %q", b)
+	}
+
+	req, _ := http.NewRequest("GET", p.url("web", "/"), nil)
+	req.Header.Set("X-Big", strings.Repeat("a", 8192))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+		t.Fatalf("oversized headers: %d, want 431", resp.StatusCode)
+	}
+}
