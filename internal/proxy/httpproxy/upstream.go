@@ -12,6 +12,7 @@ import (
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
+	"github.com/weft-mesh/weft/internal/proxy/coalesce"
 	"github.com/weft-mesh/weft/internal/proxy/retry"
 	"github.com/weft-mesh/weft/internal/proxy/tlsid"
 )
@@ -107,7 +108,8 @@ func (u *Upstreams) DialMTLS(ctx context.Context, k PeerKey, alpn string) (*tls.
 	if err != nil {
 		return nil, err
 	}
-	c := tls.Client(raw, src.ClientConfig(k.ID, alpn))
+	// Frames written in one burst (HEADERS then DATA) leave in one write.
+	c := tls.Client(coalesce.New(raw), src.ClientConfig(k.ID, alpn))
 	hctx, cancel := context.WithTimeout(ctx, u.connectTimeout)
 	defer cancel()
 	if err := c.HandshakeContext(hctx); err != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
 	"github.com/weft-mesh/weft/internal/proxy/backend"
+	"github.com/weft-mesh/weft/internal/proxy/coalesce"
 	"github.com/weft-mesh/weft/internal/proxy/config"
 	"github.com/weft-mesh/weft/internal/proxy/detect"
 	"github.com/weft-mesh/weft/internal/proxy/httpproxy"
@@ -308,7 +309,8 @@ func (p *Proxy) serveMesh(ctx context.Context, s *state, c net.Conn, port uint16
 		c.Close()
 		return
 	}
-	tc := tls.Server(c, src.ServerConfig(tlsid.ALPNHTTP2, tlsid.ALPNHTTP1, tlsid.ALPNOpaque))
+	// Frames written in one burst leave in one write (see coalesce).
+	tc := tls.Server(coalesce.New(c), src.ServerConfig(tlsid.ALPNHTTP2, tlsid.ALPNHTTP1, tlsid.ALPNOpaque))
 	hctx, cancel := context.WithTimeout(ctx, s.cfg.Timeouts.Connect)
 	err := tc.HandshakeContext(hctx)
 	cancel()

@@ -1,0 +1,151 @@
+// Package coalesce batches the small writes a connection receives in one
+// burst into one write(2).
+//
+// Go's HTTP/2 implementation flushes each frame it writes: a request's
+// HEADERS and DATA leave as two TLS records in two system calls and two
+// packets, and the peer wakes up twice to read them. Under TLS, a Conn from
+// this package collects what is written while the writing goroutine keeps
+// running and hands it to the kernel in one call once that goroutine
+// yields (it blocks waiting for the answer, usually microseconds later).
+// Hand-written: no library offers write coalescing below crypto/tls.
+package coalesce
+
+import (
+	"errors"
+	"net"
+	"runtime"
+	"sync"
+)
+
+// maxPending bounds the bytes a Conn holds: past it, Write waits for the
+// kernel to take them (back-pressure, as a plain conn would apply).
+const maxPending = 256 << 10
+
+// Conn is a net.Conn whose writes are coalesced. Write errors are sticky and
+// reported by the next Write or Close.
+type Conn struct {
+	net.Conn
+
+	mu      sync.Mutex
+	cond    sync.Cond // signalled when pending drains or an error is set
+	pending []byte
+	spare   []byte
+	writing bool // the flusher is in write(2)
+	err     error
+	closed  bool
+
+	kick chan struct{}
+	done chan struct{}
+}
+
+// New wraps c and starts its flusher.
+func New(c net.Conn) *Conn {
+	cc := &Conn{Conn: c, kick: make(chan struct{}, 1), done: make(chan struct{})}
+	cc.cond.L = &cc.mu
+	go cc.flusher()
+	return cc
+}
+
+// Write queues p for the next flush.
+func (c *Conn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	for c.err == nil && !c.closed && len(c.pending) >= maxPending {
+		c.cond.Wait()
+	}
+	if c.err != nil {
+		err := c.err
+		c.mu.Unlock()
+		return 0, err
+	}
+	if c.closed {
+		c.mu.Unlock()
+		return 0, net.ErrClosed
+	}
+	c.pending = append(c.pending, p...)
+	c.mu.Unlock()
+	select {
+	case c.kick <- struct{}{}:
+	default:
+	}
+	return len(p), nil
+}
+
+func (c *Conn) flusher() {
+	for {
+		select {
+		case <-c.kick:
+		case <-c.done:
+			return
+		}
+		// Let the goroutine that wrote run on until it blocks, so that
+		// everything it writes in this burst leaves together.
+		runtime.Gosched()
+		c.flushOnce()
+	}
+}
+
+// flushOnce writes what is pending; it reports whether it wrote anything.
+func (c *Conn) flushOnce() bool {
+	c.mu.Lock()
+	if len(c.pending) == 0 || c.err != nil || c.writing {
+		c.mu.Unlock()
+		return false
+	}
+	b := c.pending
+	c.pending, c.spare = c.spare[:0], nil
+	c.writing = true
+	c.mu.Unlock()
+
+	_, err := c.Conn.Write(b)
+
+	c.mu.Lock()
+	c.writing = false
+	if err != nil && c.err == nil {
+		c.err = err
+	}
+	if cap(b) <= maxPending*2 {
+		c.spare = b[:0]
+	}
+	c.cond.Broadcast()
+	c.mu.Unlock()
+	return true
+}
+
+// flush writes everything pending from the calling goroutine.
+func (c *Conn) flush() error {
+	c.mu.Lock()
+	for c.writing {
+		c.cond.Wait()
+	}
+	c.mu.Unlock()
+	c.flushOnce()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
+}
+
+// CloseWrite flushes, then half-closes the connection when it can.
+func (c *Conn) CloseWrite() error {
+	if err := c.flush(); err != nil {
+		return err
+	}
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return errors.New("coalesce: connection cannot half-close")
+}
+
+// Close flushes what is pending (best effort) and closes the connection.
+func (c *Conn) Close() error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return net.ErrClosed
+	}
+	c.closed = true
+	c.cond.Broadcast()
+	c.mu.Unlock()
+	_ = c.flush()
+	close(c.done)
+	return c.Conn.Close()
+}
