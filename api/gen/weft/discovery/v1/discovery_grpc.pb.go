@@ -6,9 +6,9 @@
 // versions:
 // - protoc-gen-go-grpc v1.6.2
 // - protoc             v3.21.12
-// source: weft/v1/discovery.proto
+// source: weft/discovery/v1/discovery.proto
 
-package weftv1
+package discoveryv1
 
 import (
 	context "context"
@@ -23,7 +23,7 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Discovery_Stream_FullMethodName = "/weft.v1.Discovery/Stream"
+	Discovery_Stream_FullMethodName = "/weft.discovery.v1.Discovery/Stream"
 )
 
 // DiscoveryClient is the client API for Discovery service.
@@ -108,7 +108,7 @@ type Discovery_StreamServer = grpc.BidiStreamingServer[DiscoveryRequest, Discove
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
 var Discovery_ServiceDesc = grpc.ServiceDesc{
-	ServiceName: "weft.v1.Discovery",
+	ServiceName: "weft.discovery.v1.Discovery",
 	HandlerType: (*DiscoveryServer)(nil),
 	Methods:     []grpc.MethodDesc{},
 	Streams: []grpc.StreamDesc{
@@ -119,5 +119,5 @@ var Discovery_ServiceDesc = grpc.ServiceDesc{
 			ClientStreams: true,
 		},
 	},
-	Metadata: "weft/v1/discovery.proto",
+	Metadata: "weft/discovery/v1/discovery.proto",
 }

@@ -6,11 +6,12 @@
 // versions:
 // 	protoc-gen-go v1.36.12
 // 	protoc        v3.21.12
-// source: weft/v1/discovery.proto
+// source: weft/discovery/v1/discovery.proto
 
-package weftv1
+package discoveryv1
 
 import (
+	v1 "github.com/weft-mesh/weft/api/gen/weft/v1"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	reflect "reflect"
@@ -44,7 +45,7 @@ type Node struct {
 
 func (x *Node) Reset() {
 	*x = Node{}
-	mi := &file_weft_v1_discovery_proto_msgTypes[0]
+	mi := &file_weft_discovery_v1_discovery_proto_msgTypes[0]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -56,7 +57,7 @@ func (x *Node) String() string {
 func (*Node) ProtoMessage() {}
 
 func (x *Node) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_v1_discovery_proto_msgTypes[0]
+	mi := &file_weft_discovery_v1_discovery_proto_msgTypes[0]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -69,7 +70,7 @@ func (x *Node) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Node.ProtoReflect.Descriptor instead.
 func (*Node) Descriptor() ([]byte, []int) {
-	return file_weft_v1_discovery_proto_rawDescGZIP(), []int{0}
+	return file_weft_discovery_v1_discovery_proto_rawDescGZIP(), []int{0}
 }
 
 func (x *Node) GetIdentity() string {
@@ -126,7 +127,7 @@ type DiscoveryRequest struct {
 
 func (x *DiscoveryRequest) Reset() {
 	*x = DiscoveryRequest{}
-	mi := &file_weft_v1_discovery_proto_msgTypes[1]
+	mi := &file_weft_discovery_v1_discovery_proto_msgTypes[1]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -138,7 +139,7 @@ func (x *DiscoveryRequest) String() string {
 func (*DiscoveryRequest) ProtoMessage() {}
 
 func (x *DiscoveryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_v1_discovery_proto_msgTypes[1]
+	mi := &file_weft_discovery_v1_discovery_proto_msgTypes[1]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -151,7 +152,7 @@ func (x *DiscoveryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DiscoveryRequest.ProtoReflect.Descriptor instead.
 func (*DiscoveryRequest) Descriptor() ([]byte, []int) {
-	return file_weft_v1_discovery_proto_rawDescGZIP(), []int{1}
+	return file_weft_discovery_v1_discovery_proto_rawDescGZIP(), []int{1}
 }
 
 func (x *DiscoveryRequest) GetNode() *Node {
@@ -197,14 +198,14 @@ type DiscoveryResponse struct {
 	Nonce string `protobuf:"bytes,2,opt,name=nonce,proto3" json:"nonce,omitempty"`
 	// The whole config for this proxy. (Incremental updates carry only what
 	// changed: see incremental.)
-	Config        *ProxyConfig `protobuf:"bytes,3,opt,name=config,proto3" json:"config,omitempty"`
+	Config        *v1.ProxyConfig `protobuf:"bytes,3,opt,name=config,proto3" json:"config,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *DiscoveryResponse) Reset() {
 	*x = DiscoveryResponse{}
-	mi := &file_weft_v1_discovery_proto_msgTypes[2]
+	mi := &file_weft_discovery_v1_discovery_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -216,7 +217,7 @@ func (x *DiscoveryResponse) String() string {
 func (*DiscoveryResponse) ProtoMessage() {}
 
 func (x *DiscoveryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_v1_discovery_proto_msgTypes[2]
+	mi := &file_weft_discovery_v1_discovery_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -229,7 +230,7 @@ func (x *DiscoveryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DiscoveryResponse.ProtoReflect.Descriptor instead.
 func (*DiscoveryResponse) Descriptor() ([]byte, []int) {
-	return file_weft_v1_discovery_proto_rawDescGZIP(), []int{2}
+	return file_weft_discovery_v1_discovery_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *DiscoveryResponse) GetVersion() string {
@@ -246,26 +247,26 @@ func (x *DiscoveryResponse) GetNonce() string {
 	return ""
 }
 
-func (x *DiscoveryResponse) GetConfig() *ProxyConfig {
+func (x *DiscoveryResponse) GetConfig() *v1.ProxyConfig {
 	if x != nil {
 		return x.Config
 	}
 	return nil
 }
 
-var File_weft_v1_discovery_proto protoreflect.FileDescriptor
+var File_weft_discovery_v1_discovery_proto protoreflect.FileDescriptor
 
-const file_weft_v1_discovery_proto_rawDesc = "" +
+const file_weft_discovery_v1_discovery_proto_rawDesc = "" +
 	"\n" +
-	"\x17weft/v1/discovery.proto\x12\aweft.v1\x1a\x1aweft/v1/proxy_config.proto\"\xa0\x01\n" +
+	"!weft/discovery/v1/discovery.proto\x12\x11weft.discovery.v1\x1a\x1aweft/v1/proxy_config.proto\"\xa0\x01\n" +
 	"\x04Node\x12\x1a\n" +
 	"\bidentity\x18\x01 \x01(\tR\bidentity\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\tR\x02id\x12\x1c\n" +
 	"\tnamespace\x18\x03 \x01(\tR\tnamespace\x12#\n" +
 	"\rproxy_version\x18\x04 \x01(\tR\fproxyVersion\x12)\n" +
-	"\x10watched_services\x18\x05 \x03(\tR\x0fwatchedServices\"\xc0\x01\n" +
-	"\x10DiscoveryRequest\x12!\n" +
-	"\x04node\x18\x01 \x01(\v2\r.weft.v1.NodeR\x04node\x12\x18\n" +
+	"\x10watched_services\x18\x05 \x03(\tR\x0fwatchedServices\"\xca\x01\n" +
+	"\x10DiscoveryRequest\x12+\n" +
+	"\x04node\x18\x01 \x01(\v2\x17.weft.discovery.v1.NodeR\x04node\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\tR\aversion\x12%\n" +
 	"\x0eresponse_nonce\x18\x03 \x01(\tR\rresponseNonce\x12!\n" +
 	"\ferror_detail\x18\x04 \x01(\tR\verrorDetail\x12%\n" +
@@ -273,34 +274,34 @@ const file_weft_v1_discovery_proto_rawDesc = "" +
 	"\x11DiscoveryResponse\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\tR\aversion\x12\x14\n" +
 	"\x05nonce\x18\x02 \x01(\tR\x05nonce\x12,\n" +
-	"\x06config\x18\x03 \x01(\v2\x14.weft.v1.ProxyConfigR\x06config2P\n" +
-	"\tDiscovery\x12C\n" +
-	"\x06Stream\x12\x19.weft.v1.DiscoveryRequest\x1a\x1a.weft.v1.DiscoveryResponse(\x010\x01B2Z0github.com/weft-mesh/weft/api/gen/weft/v1;weftv1b\x06proto3"
+	"\x06config\x18\x03 \x01(\v2\x14.weft.v1.ProxyConfigR\x06config2d\n" +
+	"\tDiscovery\x12W\n" +
+	"\x06Stream\x12#.weft.discovery.v1.DiscoveryRequest\x1a$.weft.discovery.v1.DiscoveryResponse(\x010\x01BAZ?github.com/weft-mesh/weft/api/gen/weft/discovery/v1;discoveryv1b\x06proto3"
 
 var (
-	file_weft_v1_discovery_proto_rawDescOnce sync.Once
-	file_weft_v1_discovery_proto_rawDescData []byte
+	file_weft_discovery_v1_discovery_proto_rawDescOnce sync.Once
+	file_weft_discovery_v1_discovery_proto_rawDescData []byte
 )
 
-func file_weft_v1_discovery_proto_rawDescGZIP() []byte {
-	file_weft_v1_discovery_proto_rawDescOnce.Do(func() {
-		file_weft_v1_discovery_proto_rawDescData = protoimpl.X.CompressGZIP(unsafe.Slice(unsafe.StringData(file_weft_v1_discovery_proto_rawDesc), len(file_weft_v1_discovery_proto_rawDesc)))
+func file_weft_discovery_v1_discovery_proto_rawDescGZIP() []byte {
+	file_weft_discovery_v1_discovery_proto_rawDescOnce.Do(func() {
+		file_weft_discovery_v1_discovery_proto_rawDescData = protoimpl.X.CompressGZIP(unsafe.Slice(unsafe.StringData(file_weft_discovery_v1_discovery_proto_rawDesc), len(file_weft_discovery_v1_discovery_proto_rawDesc)))
 	})
-	return file_weft_v1_discovery_proto_rawDescData
+	return file_weft_discovery_v1_discovery_proto_rawDescData
 }
 
-var file_weft_v1_discovery_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
-var file_weft_v1_discovery_proto_goTypes = []any{
-	(*Node)(nil),              // 0: weft.v1.Node
-	(*DiscoveryRequest)(nil),  // 1: weft.v1.DiscoveryRequest
-	(*DiscoveryResponse)(nil), // 2: weft.v1.DiscoveryResponse
-	(*ProxyConfig)(nil),       // 3: weft.v1.ProxyConfig
+var file_weft_discovery_v1_discovery_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
+var file_weft_discovery_v1_discovery_proto_goTypes = []any{
+	(*Node)(nil),              // 0: weft.discovery.v1.Node
+	(*DiscoveryRequest)(nil),  // 1: weft.discovery.v1.DiscoveryRequest
+	(*DiscoveryResponse)(nil), // 2: weft.discovery.v1.DiscoveryResponse
+	(*v1.ProxyConfig)(nil),    // 3: weft.v1.ProxyConfig
 }
-var file_weft_v1_discovery_proto_depIdxs = []int32{
-	0, // 0: weft.v1.DiscoveryRequest.node:type_name -> weft.v1.Node
-	3, // 1: weft.v1.DiscoveryResponse.config:type_name -> weft.v1.ProxyConfig
-	1, // 2: weft.v1.Discovery.Stream:input_type -> weft.v1.DiscoveryRequest
-	2, // 3: weft.v1.Discovery.Stream:output_type -> weft.v1.DiscoveryResponse
+var file_weft_discovery_v1_discovery_proto_depIdxs = []int32{
+	0, // 0: weft.discovery.v1.DiscoveryRequest.node:type_name -> weft.discovery.v1.Node
+	3, // 1: weft.discovery.v1.DiscoveryResponse.config:type_name -> weft.v1.ProxyConfig
+	1, // 2: weft.discovery.v1.Discovery.Stream:input_type -> weft.discovery.v1.DiscoveryRequest
+	2, // 3: weft.discovery.v1.Discovery.Stream:output_type -> weft.discovery.v1.DiscoveryResponse
 	3, // [3:4] is the sub-list for method output_type
 	2, // [2:3] is the sub-list for method input_type
 	2, // [2:2] is the sub-list for extension type_name
@@ -308,27 +309,26 @@ var file_weft_v1_discovery_proto_depIdxs = []int32{
 	0, // [0:2] is the sub-list for field type_name
 }
 
-func init() { file_weft_v1_discovery_proto_init() }
-func file_weft_v1_discovery_proto_init() {
-	if File_weft_v1_discovery_proto != nil {
+func init() { file_weft_discovery_v1_discovery_proto_init() }
+func file_weft_discovery_v1_discovery_proto_init() {
+	if File_weft_discovery_v1_discovery_proto != nil {
 		return
 	}
-	file_weft_v1_proxy_config_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
-			RawDescriptor: unsafe.Slice(unsafe.StringData(file_weft_v1_discovery_proto_rawDesc), len(file_weft_v1_discovery_proto_rawDesc)),
+			RawDescriptor: unsafe.Slice(unsafe.StringData(file_weft_discovery_v1_discovery_proto_rawDesc), len(file_weft_discovery_v1_discovery_proto_rawDesc)),
 			NumEnums:      0,
 			NumMessages:   3,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
-		GoTypes:           file_weft_v1_discovery_proto_goTypes,
-		DependencyIndexes: file_weft_v1_discovery_proto_depIdxs,
-		MessageInfos:      file_weft_v1_discovery_proto_msgTypes,
+		GoTypes:           file_weft_discovery_v1_discovery_proto_goTypes,
+		DependencyIndexes: file_weft_discovery_v1_discovery_proto_depIdxs,
+		MessageInfos:      file_weft_discovery_v1_discovery_proto_msgTypes,
 	}.Build()
-	File_weft_v1_discovery_proto = out.File
-	file_weft_v1_discovery_proto_goTypes = nil
-	file_weft_v1_discovery_proto_depIdxs = nil
+	File_weft_discovery_v1_discovery_proto = out.File
+	file_weft_discovery_v1_discovery_proto_goTypes = nil
+	file_weft_discovery_v1_discovery_proto_depIdxs = nil
 }

@@ -1,0 +1,348 @@
+package configclient
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/proto"
+
+	discoveryv1 "github.com/weft-mesh/weft/api/gen/weft/discovery/v1"
+	weftv1 "github.com/weft-mesh/weft/api/gen/weft/v1"
+)
+
+// Default reconnect back-off.
+const (
+	DefaultBackoffInitial = 500 * time.Millisecond
+	DefaultBackoffMax     = 30 * time.Second
+)
+
+// Options configure a Client.
+type Options struct {
+	// Address of the control plane, host:port.
+	Address string
+	// Dial options: transport credentials etc.
+	Dial []grpc.DialOption
+	// Node says who the proxy is; Node.Identity is required. Its
+	// watched_services are the initial set Watch adds to.
+	Node *discoveryv1.Node
+	// Apply validates and swaps in a config. An error is a rejection: it is
+	// logged and sent back as a NACK with err.Error(), and the proxy keeps
+	// its previous config. Apply is never called concurrently.
+	Apply func(ctx context.Context, cfg *weftv1.ProxyConfig, version string) error
+	// Backoff bounds the reconnect delays (full jitter: each delay is
+	// uniform in [0, min(Max, Initial×2^attempt))).
+	Backoff Backoff
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+	// Rand returns a number in [0, 1) for the jitter; defaults to
+	// math/rand/v2's Float64. For tests.
+	Rand func() float64
+}
+
+// Backoff is the reconnect back-off; zero fields take the defaults
+// (DefaultBackoffInitial, DefaultBackoffMax).
+type Backoff struct{ Initial, Max time.Duration }
+
+// State is the client's state, for /ready and /config_dump.
+type State struct {
+	// Connected is true while a stream to the control plane is open.
+	Connected bool
+	// LastVersion is the version of the config last applied; empty before
+	// the first.
+	LastVersion string
+	// LastError is the latest problem: a rejected config or a failed
+	// stream. It is cleared when the next snapshot arrives.
+	LastError string
+	// LastChange is when LastVersion was applied.
+	LastChange time.Time
+}
+
+// Client keeps a proxy's config current from the control plane.
+type Client struct {
+	o       Options
+	log     *slog.Logger
+	running atomic.Bool
+	wake    chan struct{} // at most one pending "something to send"
+
+	mu      sync.Mutex
+	watched []string // every service asked for, in order; never shrinks
+	pending []string // watched but not yet sent on the current stream
+	answer  *discoveryv1.DiscoveryRequest
+	state   State
+	// The last rejected version and why, to reject it again unchanged.
+	rejected, rejectedDetail string
+}
+
+// New checks o and returns a client; Run starts it.
+func New(o Options) (*Client, error) {
+	switch {
+	case o.Address == "":
+		return nil, errors.New("configclient: Options.Address is empty: give the control plane's host:port")
+	case o.Node.GetIdentity() == "":
+		return nil, errors.New("configclient: Options.Node.Identity is empty: give the proxy's SPIFFE ID")
+	case o.Apply == nil:
+		return nil, errors.New("configclient: Options.Apply is nil")
+	}
+	// grpc.NewClient does not connect: this only checks the address and the
+	// dial options (e.g. missing transport credentials) once, up front.
+	cc, err := grpc.NewClient(o.Address, o.Dial...)
+	if err != nil {
+		return nil, fmt.Errorf("configclient: checking the dial options for %s: %w", o.Address, err)
+	}
+	if err := cc.Close(); err != nil {
+		return nil, fmt.Errorf("configclient: closing the trial client for %s: %w", o.Address, err)
+	}
+	if o.Backoff.Initial <= 0 {
+		o.Backoff.Initial = DefaultBackoffInitial
+	}
+	if o.Backoff.Max <= 0 {
+		o.Backoff.Max = DefaultBackoffMax
+	}
+	o.Backoff.Max = max(o.Backoff.Max, o.Backoff.Initial)
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Rand == nil {
+		o.Rand = rand.Float64
+	}
+	o.Node = proto.Clone(o.Node).(*discoveryv1.Node)
+	c := &Client{
+		o:    o,
+		log:  o.Logger.With("control_plane", o.Address),
+		wake: make(chan struct{}, 1),
+	}
+	for _, s := range o.Node.GetWatchedServices() {
+		if s != "" && !slices.Contains(c.watched, s) {
+			c.watched = append(c.watched, s)
+		}
+	}
+	return c, nil
+}
+
+// Run keeps one stream open until ctx is done: it connects, sends the node,
+// applies each snapshot via Apply and answers ACK or NACK, and on any stream
+// error reconnects with back-off and jitter (reset after a healthy stream:
+// one that delivered a snapshot or stayed open for Backoff.Max). It returns
+// nil when ctx ends, and an error only when Run is already running.
+func (c *Client) Run(ctx context.Context) error {
+	if !c.running.CompareAndSwap(false, true) {
+		return errors.New("configclient: Run is already running")
+	}
+	defer c.running.Store(false)
+	attempt := 0
+	for {
+		healthy, err := c.session(ctx)
+		c.disconnected(ctx, err)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if healthy {
+			attempt = 0
+		}
+		delay := c.backoff(attempt)
+		attempt++
+		c.log.Warn("control plane stream ended; reconnecting", "error", err, "retry_in", delay, "attempt", attempt)
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// Watch asks the control plane for more services (on-demand discovery). New
+// names are sent on the open stream as watch_services, and the whole set is
+// re-sent after every reconnect. Safe to call from any goroutine, before or
+// during Run.
+func (c *Client) Watch(services ...string) {
+	c.mu.Lock()
+	added := false
+	for _, s := range services {
+		if s != "" && !slices.Contains(c.watched, s) {
+			c.watched = append(c.watched, s)
+			c.pending = append(c.pending, s)
+			added = true
+		}
+	}
+	c.mu.Unlock()
+	if added {
+		c.signal()
+	}
+}
+
+// State returns the current state.
+func (c *Client) State() State {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.state
+}
+
+func (c *Client) signal() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// backoff returns the delay before reconnect attempt n (0-based).
+func (c *Client) backoff(n int) time.Duration {
+	d := c.o.Backoff.Initial
+	for i := 0; i < n && d < c.o.Backoff.Max; i++ {
+		d *= 2
+	}
+	d = min(d, c.o.Backoff.Max)
+	return time.Duration(c.o.Rand() * float64(d))
+}
+
+// hello is the first message of a stream: the node with every watched
+// service. It starts the stream's bookkeeping afresh.
+func (c *Client) hello() *discoveryv1.DiscoveryRequest {
+	node := proto.Clone(c.o.Node).(*discoveryv1.Node)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	node.WatchedServices = slices.Clone(c.watched)
+	c.pending, c.answer = nil, nil
+	return &discoveryv1.DiscoveryRequest{Node: node}
+}
+
+// session runs one stream until it fails or ctx ends. healthy says whether
+// it delivered a snapshot or stayed open for Backoff.Max.
+func (c *Client) session(ctx context.Context) (healthy bool, err error) {
+	start := time.Now()
+	cc, err := grpc.NewClient(c.o.Address, c.o.Dial...)
+	if err != nil {
+		return false, fmt.Errorf("creating the client for %s: %w", c.o.Address, err)
+	}
+	defer func() { _ = cc.Close() }() // closing only releases resources here
+
+	sctx, cancel := context.WithCancelCause(ctx)
+	var wg sync.WaitGroup
+	defer func() {
+		cancel(nil)
+		wg.Wait()
+	}()
+	stream, err := discoveryv1.NewDiscoveryClient(cc).Stream(sctx)
+	if err != nil {
+		return false, fmt.Errorf("opening the discovery stream: %w", err)
+	}
+	if err := stream.Send(c.hello()); err != nil {
+		if errors.Is(err, io.EOF) { // the stream failed: Recv says why
+			_, err = stream.Recv()
+		}
+		return false, fmt.Errorf("sending the node: %w", err)
+	}
+	c.connected()
+	wg.Go(func() { cancel(c.send(sctx, stream)) })
+
+	for {
+		resp, err := stream.Recv()
+		if err != nil {
+			if ctx.Err() == nil && sctx.Err() != nil {
+				err = context.Cause(sctx) // the send side failed first
+			}
+			return healthy || time.Since(start) >= c.o.Backoff.Max, fmt.Errorf("receiving from the control plane: %w", err)
+		}
+		healthy = true
+		c.handle(ctx, resp)
+	}
+}
+
+// send sends the pending answer and watched services until ctx ends or a
+// send fails.
+func (c *Client) send(ctx context.Context, stream discoveryv1.Discovery_StreamClient) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-c.wake:
+		}
+		c.mu.Lock()
+		req, watch := c.answer, c.pending
+		c.answer, c.pending = nil, nil
+		c.mu.Unlock()
+		if req == nil && len(watch) == 0 {
+			continue
+		}
+		if req == nil {
+			req = &discoveryv1.DiscoveryRequest{}
+		}
+		req.WatchServices = watch
+		if err := stream.Send(req); err != nil {
+			return fmt.Errorf("sending to the control plane: %w", err)
+		}
+	}
+}
+
+// handle applies one snapshot (unless it is the running or the last
+// rejected version) and queues the answer.
+func (c *Client) handle(ctx context.Context, resp *discoveryv1.DiscoveryResponse) {
+	version := resp.GetVersion()
+	c.mu.Lock()
+	running, rejected, rejectedDetail := c.state.LastVersion, c.rejected, c.rejectedDetail
+	c.state.LastError = ""
+	c.mu.Unlock()
+
+	var detail string
+	switch {
+	case resp.GetConfig() == nil:
+		detail = "the response carries no config"
+	case running != "" && version == running:
+		c.log.Debug("config unchanged", "version", version)
+	case rejected != "" && version == rejected:
+		detail = rejectedDetail
+		c.log.Debug("config rejected before; rejecting again", "version", version)
+	default:
+		err := c.o.Apply(ctx, resp.GetConfig(), version)
+		if err != nil && ctx.Err() != nil {
+			return // stopping: not a verdict on the config
+		}
+		if err != nil {
+			detail = err.Error()
+			if detail == "" {
+				detail = "rejected"
+			}
+			c.log.Warn("config rejected; keeping the running config", "version", version, "running_version", running, "error", err)
+		} else {
+			c.log.Info("config applied", "version", version)
+		}
+	}
+
+	c.mu.Lock()
+	if detail != "" {
+		c.rejected, c.rejectedDetail = version, detail
+		c.state.LastError = fmt.Sprintf("config version %s rejected: %s", version, detail)
+	} else if version != running {
+		c.state.LastVersion, c.state.LastChange = version, time.Now()
+		c.rejected, c.rejectedDetail = "", ""
+	}
+	c.answer = &discoveryv1.DiscoveryRequest{Version: version, ResponseNonce: resp.GetNonce(), ErrorDetail: detail}
+	c.mu.Unlock()
+	c.signal()
+}
+
+func (c *Client) connected() {
+	c.mu.Lock()
+	c.state.Connected = true
+	c.mu.Unlock()
+	c.log.Info("connected to the control plane")
+}
+
+func (c *Client) disconnected(ctx context.Context, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.state.Connected = false
+	if ctx.Err() == nil && err != nil {
+		c.state.LastError = err.Error()
+	}
+}

@@ -1,0 +1,21 @@
+// Package configclient is the proxy's end of the config stream: it keeps the
+// proxy's ProxyConfig current from the control plane's Discovery service and
+// never loses the last good one.
+//
+// A Client (New) runs one stream at a time (Client.Run): it connects, sends
+// the proxy's node, hands every snapshot to Options.Apply and answers with an
+// ACK, or with a NACK carrying Apply's error when the snapshot is rejected;
+// the proxy then keeps its previous config. When the stream fails the client
+// reconnects with exponential back-off and full jitter, reset once a stream
+// has been healthy; the running config stays as it is meanwhile. A snapshot
+// of the version already running (resent after a reconnect) is acknowledged
+// without calling Apply again, and one already rejected is rejected again.
+//
+// Client.Watch asks the control plane for more services (on-demand
+// discovery); the set is re-sent, as the node's watched_services, on every
+// reconnect. Client.State reports the stream and config state for /ready and
+// /config_dump.
+//
+// Run is a method rather than a package function so that Watch and State
+// have a value to hang on.
+package configclient
