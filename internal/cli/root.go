@@ -1,10 +1,9 @@
 package cli
 
 import (
-	"fmt"
-	"runtime/debug"
-
 	"github.com/spf13/cobra"
+
+	"github.com/weft-mesh/weft/internal/version"
 )
 
 // New returns the weft root command.
@@ -15,21 +14,6 @@ func New() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(versionCmd())
+	root.AddCommand(version.Command("weft"))
 	return root
-}
-
-func versionCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "version",
-		Short: "Print the build version",
-		Args:  cobra.NoArgs,
-		Run: func(cmd *cobra.Command, _ []string) {
-			v := "(devel)"
-			if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
-				v = bi.Main.Version
-			}
-			fmt.Fprintln(cmd.OutOrStdout(), "weft", v)
-		},
-	}
 }

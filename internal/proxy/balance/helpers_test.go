@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/weft-mesh/weft/internal/clocktest"
 )
 
 func TestMain(m *testing.M) {
@@ -26,27 +28,6 @@ func seeded(seed uint64) func() uint64 {
 }
 
 // fakeClock is an Options.Now that only moves when told to.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newFakeClock() *fakeClock {
-	return &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // endpoints returns n endpoints 10.0.0.i:80 with the given weights (all 1 if
 // weights is nil).
 func endpoints(n int, weights ...uint32) []Endpoint {
@@ -101,3 +82,8 @@ func statsByAddr(b *Balancer) map[string]EndpointStats {
 	}
 	return m
 }
+
+// fakeClock is the manual clock shared by weft's tests.
+type fakeClock = clocktest.Clock
+
+func newFakeClock() *fakeClock { return clocktest.New() }

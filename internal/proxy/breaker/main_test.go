@@ -2,11 +2,11 @@ package breaker
 
 import (
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/weft-mesh/weft/internal/clocktest"
 )
 
 func TestMain(m *testing.M) {
@@ -14,27 +14,6 @@ func TestMain(m *testing.M) {
 }
 
 // fakeClock is a Now that only moves when told to.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newFakeClock() *fakeClock {
-	return &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // checkErr fails t unless err is nil when want is empty, or names every
 // part of want.
 func checkErr(t *testing.T, err error, want []string) {
@@ -54,3 +33,8 @@ func checkErr(t *testing.T, err error, want []string) {
 		}
 	}
 }
+
+// fakeClock is the manual clock shared by weft's tests.
+type fakeClock = clocktest.Clock
+
+func newFakeClock() *fakeClock { return clocktest.New() }

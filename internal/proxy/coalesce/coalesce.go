@@ -15,6 +15,7 @@ import (
 	"net"
 	"runtime"
 	"sync"
+	"time"
 )
 
 // maxPending bounds the bytes a Conn holds: past it, Write waits for the
@@ -148,4 +149,18 @@ func (c *Conn) Close() error {
 	_ = c.flush()
 	close(c.done)
 	return c.Conn.Close()
+}
+
+// SetWriteDeadline hands what is pending to the kernel first: bytes written
+// before a deadline is set must not fall under it (crypto/tls sets a
+// deadline of now right after its close_notify alert).
+func (c *Conn) SetWriteDeadline(t time.Time) error {
+	_ = c.flush()
+	return c.Conn.SetWriteDeadline(t)
+}
+
+// SetDeadline is SetWriteDeadline for both directions.
+func (c *Conn) SetDeadline(t time.Time) error {
+	_ = c.flush()
+	return c.Conn.SetDeadline(t)
 }

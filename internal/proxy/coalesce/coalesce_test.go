@@ -7,6 +7,7 @@ import (
 	"net"
 	"sync"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 )
@@ -120,6 +121,21 @@ func TestConcurrentWriters(t *testing.T) {
 	got, _ := io.ReadAll(s)
 	if len(got) != 8*1000*10 {
 		t.Fatalf("got %d bytes", len(got))
+	}
+	c.Close()
+}
+
+// TestDeadlineAfterWriteKeepsBytes: crypto/tls writes its close_notify and
+// then sets a write deadline of now; the bytes before it must still leave.
+func TestDeadlineAfterWriteKeepsBytes(t *testing.T) {
+	c, s := pair(t)
+	c.Write([]byte("greeting then close"))
+	c.SetWriteDeadline(time.Now())
+	c.SetWriteDeadline(time.Time{})
+	c.CloseWrite()
+	got, _ := io.ReadAll(s)
+	if string(got) != "greeting then close" {
+		t.Fatalf("got %q", got)
 	}
 	c.Close()
 }

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"runtime"
-	"runtime/debug"
 	"strconv"
 
 	"github.com/spf13/cobra"
@@ -12,6 +11,7 @@ import (
 	"github.com/weft-mesh/weft/internal/logging"
 	"github.com/weft-mesh/weft/internal/proxy/config"
 	"github.com/weft-mesh/weft/internal/proxy/sidecar"
+	"github.com/weft-mesh/weft/internal/version"
 )
 
 // New returns the weft-proxy root command.
@@ -22,7 +22,7 @@ func New() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(runCmd(), checkCmd(), versionCmd())
+	root.AddCommand(runCmd(), checkCmd(), version.Command("weft-proxy"))
 	return root
 }
 
@@ -87,21 +87,6 @@ func checkCmd() *cobra.Command {
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s: valid (version %q, %d services)\n", args[0], c.Version, len(c.Services))
 			return nil
-		},
-	}
-}
-
-func versionCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "version",
-		Short: "Print the build version",
-		Args:  cobra.NoArgs,
-		Run: func(cmd *cobra.Command, _ []string) {
-			v := "(devel)"
-			if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
-				v = bi.Main.Version
-			}
-			fmt.Fprintln(cmd.OutOrStdout(), "weft-proxy", v)
 		},
 	}
 }

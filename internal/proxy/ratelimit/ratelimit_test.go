@@ -8,31 +8,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/weft-mesh/weft/internal/clocktest"
 	"github.com/weft-mesh/weft/internal/proxy/ratelimit"
 )
 
 // fakeClock is a settable clock for exact token counts.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newFakeClock() *fakeClock {
-	return &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 func mustNew(t testing.TB, c ratelimit.Config) *ratelimit.Limiter {
 	t.Helper()
 	l, err := ratelimit.New(c)
@@ -441,3 +421,8 @@ func nan() float64 {
 	var zero float64
 	return zero / zero
 }
+
+// fakeClock is the manual clock shared by weft's tests.
+type fakeClock = clocktest.Clock
+
+func newFakeClock() *fakeClock { return clocktest.New() }

@@ -14,6 +14,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/weft-mesh/weft/internal/clocktest"
 	"github.com/weft-mesh/weft/internal/proxy/retry"
 )
 
@@ -22,25 +23,6 @@ func TestMain(m *testing.M) {
 }
 
 // fakeClock is a BudgetConfig.Now that only moves when told to.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newFakeClock() *fakeClock { return &fakeClock{t: time.Unix(1_700_000_000, 0)} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 // newBudget returns a budget for c, failing the test when c is invalid.
 func newBudget(t testing.TB, c retry.BudgetConfig) *retry.Budget {
 	t.Helper()
@@ -188,3 +170,8 @@ func payload(n int) []byte {
 	}
 	return b
 }
+
+// fakeClock is the manual clock shared by weft's tests.
+type fakeClock = clocktest.Clock
+
+func newFakeClock() *fakeClock { return clocktest.New() }
