@@ -169,26 +169,7 @@ EOF
 	echo "$admin_c" >"$state/client.admin"
 	echo "$port_out" >"$state/addr"
 
-	local admin deadline=$((SECONDS + timeout))
-	for who in server client; do
-		admin=$(cat "$state/$who.admin")
-		while :; do
-			if ! pid_alive "$state/$who.pid"; then
-				log_tail "$state/$who.log"
-				stop
-				die "$who haproxy exited during startup (config $state/$who.cfg)"
-			fi
-			if [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "http://$admin/ready" 2>/dev/null)" = 200 ]; then
-				break
-			fi
-			if [ "$SECONDS" -ge "$deadline" ]; then
-				log_tail "$state/$who.log"
-				stop
-				die "$who haproxy not ready on http://$admin/ready after ${timeout}s"
-			fi
-			sleep 0.1
-		done
-	done
+	wait_pair_up "$state" "$timeout" haproxy stop
 
 	echo "haproxy-pair: $(haproxy -v | head -n1)" >&2
 	echo "haproxy-pair: up, state in $state" >&2

@@ -158,3 +158,30 @@ log_tail() {
 	tail -n 30 "$1" >&2 2>/dev/null || true
 	echo "----" >&2
 }
+
+# wait_pair_up STATE TIMEOUT WHAT STOPFN: waits until the server and client of
+# a pair in STATE answer 200 on their admin /ready, or fails after TIMEOUT
+# seconds (or as soon as one exits), showing the log and calling STOPFN.
+wait_pair_up() {
+	local state=$1 timeout=$2 what=$3 stopfn=$4 admin who deadline=$((SECONDS + $2))
+	for who in server client; do
+		admin=$(cat "$state/$who.admin")
+		while :; do
+			if ! pid_alive "$state/$who.pid"; then
+				log_tail "$state/$who.log"
+				"$stopfn"
+				die "$who $what exited during startup (config in $state)"
+			fi
+			if [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "http://$admin/ready" 2>/dev/null)" = 200 ]; then
+				break
+			fi
+			if [ "$SECONDS" -ge "$deadline" ]; then
+				curl -s --max-time 1 "http://$admin/ready" >&2 || true
+				log_tail "$state/$who.log"
+				"$stopfn"
+				die "$who $what not ready on http://$admin/ready after ${timeout}s"
+			fi
+			sleep 0.1
+		done
+	done
+}

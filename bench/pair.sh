@@ -125,27 +125,7 @@ EOF
 	echo "$admin_c" >"$state/client.admin"
 	echo "$port_out" >"$state/addr"
 
-	local admin deadline=$((SECONDS + timeout))
-	for who in server client; do
-		admin=$(cat "$state/$who.admin")
-		while :; do
-			if ! pid_alive "$state/$who.pid"; then
-				log_tail "$state/$who.log"
-				stop
-				die "$who proxy exited during startup (config $state/$who.yaml)"
-			fi
-			if [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "http://$admin/ready" 2>/dev/null)" = 200 ]; then
-				break
-			fi
-			if [ "$SECONDS" -ge "$deadline" ]; then
-				curl -s --max-time 1 "http://$admin/ready" >&2 || true
-				log_tail "$state/$who.log"
-				stop
-				die "$who proxy not ready on http://$admin/ready after ${timeout}s"
-			fi
-			sleep 0.1
-		done
-	done
+	wait_pair_up "$state" "$timeout" proxy stop
 
 	echo "pair: weft-proxy pair up (protocol ${protocol:-detect}), state in $state" >&2
 	echo "pair: server admin http://$admin_s  pid $(cat "$state/server.pid")  inbound $port_in -> $app" >&2
