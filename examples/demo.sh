@@ -13,13 +13,16 @@ backend=$!
 cleanup() { bash bench/pair.sh stop >/dev/null 2>&1 || true; kill "$backend" 2>/dev/null || true; }
 trap cleanup EXIT INT TERM
 
+export WEFT_PAIR_DIR=${WEFT_PAIR_DIR:-${TMPDIR:-/tmp}/weft-demo}
 addr=$(bash bench/pair.sh start "127.0.0.1:$port" | tail -n 1)
+admin=$(cat "$WEFT_PAIR_DIR/client.admin")
 cat <<MSG
 
 weft is running: a demo backend behind a meshed weft-proxy pair (mTLS with SPIFFE identities).
 
-  curl http://$addr/hello                  # through both proxies
-  curl http://\$CLIENT_ADMIN/metrics        # golden metrics (admin addresses are printed above)
+  curl http://$addr/hello                     # through both proxies
+  curl http://$admin/metrics | grep weft_     # the client proxy's golden metrics
+  curl http://$admin/config_dump              # what the client proxy is running
 
 Press Ctrl-C to stop.
 MSG
