@@ -245,6 +245,7 @@ func TestWebSocketThroughMeshedPair(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ws.Close()
+	ws.SetDeadline(time.Now().Add(10 * time.Second))
 	for _, msg := range []string{"hello", strings.Repeat("x", 100<<10)} {
 		if err := websocket.Message.Send(ws, msg); err != nil {
 			t.Fatal(err)
@@ -282,6 +283,7 @@ func TestConnectThroughMeshedPair(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
 	io.WriteString(c, "CONNECT db.example:5432 HTTP/1.1\r\nHost: db.example:5432\r\n\r\n")
 	br := bufio.NewReader(c)
 	resp, err := http.ReadResponse(br, &http.Request{Method: http.MethodConnect})
