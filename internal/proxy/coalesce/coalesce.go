@@ -27,23 +27,20 @@ const maxPending = 256 << 10
 type Conn struct {
 	net.Conn
 
-	mu      sync.Mutex
-	cond    sync.Cond // signalled when pending drains or an error is set
-	pending []byte
-	spare   []byte
-	writing bool // the flusher is in write(2)
-	err     error
-	closed  bool
-
-	kick chan struct{}
-	done chan struct{}
+	mu        sync.Mutex
+	cond      sync.Cond // signalled when pending drains or an error is set
+	pending   []byte
+	spare     []byte
+	scheduled bool // a flusher goroutine is on its way
+	writing   bool // a flusher is in write(2)
+	err       error
+	closed    bool
 }
 
-// New wraps c and starts its flusher.
+// New wraps c.
 func New(c net.Conn) *Conn {
-	cc := &Conn{Conn: c, kick: make(chan struct{}, 1), done: make(chan struct{})}
+	cc := &Conn{Conn: c}
 	cc.cond.L = &cc.mu
-	go cc.flusher()
 	return cc
 }
 
@@ -63,32 +60,43 @@ func (c *Conn) Write(p []byte) (int, error) {
 		return 0, net.ErrClosed
 	}
 	c.pending = append(c.pending, p...)
+	start := !c.scheduled
+	c.scheduled = true
 	c.mu.Unlock()
-	select {
-	case c.kick <- struct{}{}:
-	default:
+	if start {
+		// One short-lived goroutine per burst: nothing outlives the
+		// connection, whoever closes it and however.
+		go c.flushLater()
 	}
 	return len(p), nil
 }
 
-func (c *Conn) flusher() {
-	for {
-		select {
-		case <-c.kick:
-		case <-c.done:
-			return
-		}
-		// Let the goroutine that wrote run on until it blocks, so that
-		// everything it writes in this burst leaves together.
-		runtime.Gosched()
-		c.flushOnce()
+// flushLater lets the goroutine that wrote run on until it blocks, so that
+// everything it writes in this burst leaves together, then writes until
+// nothing is pending.
+func (c *Conn) flushLater() {
+	runtime.Gosched()
+	for c.flushOnce() {
+	}
+	c.mu.Lock()
+	c.scheduled = false
+	again := len(c.pending) > 0 && c.err == nil
+	if again {
+		c.scheduled = true
+	}
+	c.mu.Unlock()
+	if again {
+		go c.flushLater()
 	}
 }
 
 // flushOnce writes what is pending; it reports whether it wrote anything.
 func (c *Conn) flushOnce() bool {
 	c.mu.Lock()
-	if len(c.pending) == 0 || c.err != nil || c.writing {
+	for c.writing {
+		c.cond.Wait()
+	}
+	if len(c.pending) == 0 || c.err != nil {
 		c.mu.Unlock()
 		return false
 	}
@@ -114,12 +122,8 @@ func (c *Conn) flushOnce() bool {
 
 // flush writes everything pending from the calling goroutine.
 func (c *Conn) flush() error {
-	c.mu.Lock()
-	for c.writing {
-		c.cond.Wait()
+	for c.flushOnce() {
 	}
-	c.mu.Unlock()
-	c.flushOnce()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.err
@@ -147,7 +151,6 @@ func (c *Conn) Close() error {
 	c.cond.Broadcast()
 	c.mu.Unlock()
 	_ = c.flush()
-	close(c.done)
 	return c.Conn.Close()
 }
 

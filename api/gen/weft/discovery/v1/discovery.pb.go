@@ -37,10 +37,19 @@ type Node struct {
 	Namespace string `protobuf:"bytes,3,opt,name=namespace,proto3" json:"namespace,omitempty"`
 	// weft-proxy's build version.
 	ProxyVersion string `protobuf:"bytes,4,opt,name=proxy_version,json=proxyVersion,proto3" json:"proxy_version,omitempty"`
-	// Services the workload has called and asked to be discovered on demand.
+	// Services the workload has called and asked to be discovered on demand,
+	// as "namespace/name" or "namespace/name:port".
 	WatchedServices []string `protobuf:"bytes,5,rep,name=watched_services,json=watchedServices,proto3" json:"watched_services,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// Local settings the control plane cannot know and puts into the configs
+	// it renders for this proxy: the certificate files (bring-your-own
+	// certificates), the admin address, and the first local port of
+	// explicit-mode listeners (several proxies on one host need distinct
+	// ports).
+	Tls           *v1.TLS `protobuf:"bytes,6,opt,name=tls,proto3" json:"tls,omitempty"`
+	AdminAddress  string  `protobuf:"bytes,7,opt,name=admin_address,json=adminAddress,proto3" json:"admin_address,omitempty"`
+	ExplicitBase  uint32  `protobuf:"varint,8,opt,name=explicit_base,json=explicitBase,proto3" json:"explicit_base,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Node) Reset() {
@@ -106,6 +115,27 @@ func (x *Node) GetWatchedServices() []string {
 		return x.WatchedServices
 	}
 	return nil
+}
+
+func (x *Node) GetTls() *v1.TLS {
+	if x != nil {
+		return x.Tls
+	}
+	return nil
+}
+
+func (x *Node) GetAdminAddress() string {
+	if x != nil {
+		return x.AdminAddress
+	}
+	return ""
+}
+
+func (x *Node) GetExplicitBase() uint32 {
+	if x != nil {
+		return x.ExplicitBase
+	}
+	return 0
 }
 
 type DiscoveryRequest struct {
@@ -258,13 +288,16 @@ var File_weft_discovery_v1_discovery_proto protoreflect.FileDescriptor
 
 const file_weft_discovery_v1_discovery_proto_rawDesc = "" +
 	"\n" +
-	"!weft/discovery/v1/discovery.proto\x12\x11weft.discovery.v1\x1a\x1aweft/v1/proxy_config.proto\"\xa0\x01\n" +
+	"!weft/discovery/v1/discovery.proto\x12\x11weft.discovery.v1\x1a\x1aweft/v1/proxy_config.proto\"\x8a\x02\n" +
 	"\x04Node\x12\x1a\n" +
 	"\bidentity\x18\x01 \x01(\tR\bidentity\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\tR\x02id\x12\x1c\n" +
 	"\tnamespace\x18\x03 \x01(\tR\tnamespace\x12#\n" +
 	"\rproxy_version\x18\x04 \x01(\tR\fproxyVersion\x12)\n" +
-	"\x10watched_services\x18\x05 \x03(\tR\x0fwatchedServices\"\xca\x01\n" +
+	"\x10watched_services\x18\x05 \x03(\tR\x0fwatchedServices\x12\x1e\n" +
+	"\x03tls\x18\x06 \x01(\v2\f.weft.v1.TLSR\x03tls\x12#\n" +
+	"\radmin_address\x18\a \x01(\tR\fadminAddress\x12#\n" +
+	"\rexplicit_base\x18\b \x01(\rR\fexplicitBase\"\xca\x01\n" +
 	"\x10DiscoveryRequest\x12+\n" +
 	"\x04node\x18\x01 \x01(\v2\x17.weft.discovery.v1.NodeR\x04node\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\tR\aversion\x12%\n" +
@@ -295,18 +328,20 @@ var file_weft_discovery_v1_discovery_proto_goTypes = []any{
 	(*Node)(nil),              // 0: weft.discovery.v1.Node
 	(*DiscoveryRequest)(nil),  // 1: weft.discovery.v1.DiscoveryRequest
 	(*DiscoveryResponse)(nil), // 2: weft.discovery.v1.DiscoveryResponse
-	(*v1.ProxyConfig)(nil),    // 3: weft.v1.ProxyConfig
+	(*v1.TLS)(nil),            // 3: weft.v1.TLS
+	(*v1.ProxyConfig)(nil),    // 4: weft.v1.ProxyConfig
 }
 var file_weft_discovery_v1_discovery_proto_depIdxs = []int32{
-	0, // 0: weft.discovery.v1.DiscoveryRequest.node:type_name -> weft.discovery.v1.Node
-	3, // 1: weft.discovery.v1.DiscoveryResponse.config:type_name -> weft.v1.ProxyConfig
-	1, // 2: weft.discovery.v1.Discovery.Stream:input_type -> weft.discovery.v1.DiscoveryRequest
-	2, // 3: weft.discovery.v1.Discovery.Stream:output_type -> weft.discovery.v1.DiscoveryResponse
-	3, // [3:4] is the sub-list for method output_type
-	2, // [2:3] is the sub-list for method input_type
-	2, // [2:2] is the sub-list for extension type_name
-	2, // [2:2] is the sub-list for extension extendee
-	0, // [0:2] is the sub-list for field type_name
+	3, // 0: weft.discovery.v1.Node.tls:type_name -> weft.v1.TLS
+	0, // 1: weft.discovery.v1.DiscoveryRequest.node:type_name -> weft.discovery.v1.Node
+	4, // 2: weft.discovery.v1.DiscoveryResponse.config:type_name -> weft.v1.ProxyConfig
+	1, // 3: weft.discovery.v1.Discovery.Stream:input_type -> weft.discovery.v1.DiscoveryRequest
+	2, // 4: weft.discovery.v1.Discovery.Stream:output_type -> weft.discovery.v1.DiscoveryResponse
+	4, // [4:5] is the sub-list for method output_type
+	3, // [3:4] is the sub-list for method input_type
+	3, // [3:3] is the sub-list for extension type_name
+	3, // [3:3] is the sub-list for extension extendee
+	0, // [0:3] is the sub-list for field type_name
 }
 
 func init() { file_weft_discovery_v1_discovery_proto_init() }
