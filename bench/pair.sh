@@ -53,7 +53,7 @@ build() {
 	fi
 	if [ -n "$stale" ]; then
 		echo "pair: building weft-proxy ($stale)" >&2
-		(cd "$root" && go build -o .bin/ ./cmd/weft-proxy) >&2 || die "go build failed"
+		(cd "$root" && go build -tags grpcnotrace -o .bin/ ./cmd/weft-proxy) >&2 || die "go build failed"
 	fi
 }
 

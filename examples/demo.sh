@@ -6,7 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 mkdir -p .bin
-go build -o .bin/ ./cmd/weft-proxy ./examples/echo
+go build -tags grpcnotrace -o .bin/ ./cmd/weft-proxy
+go build -o .bin/ ./examples/echo
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null || echo 18080)
 .bin/echo -addr "127.0.0.1:$port" &
 backend=$!

@@ -159,7 +159,7 @@ func serveGreeting(ln net.Listener) {
 func buildProxy(t *testing.T) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "weft-proxy")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	out, err := exec.Command("go", "build", "-tags", "grpcnotrace", "-o", bin, ".").CombinedOutput()
 	if err != nil {
 		t.Fatalf("building weft-proxy: %v\n%s", err, out)
 	}

@@ -29,6 +29,8 @@ func New() *cobra.Command {
 func runCmd() *cobra.Command {
 	var path, level, format string
 	var cores int
+	var cp sidecar.ControlPlane
+	var explicitBase uint16
 	c := &cobra.Command{
 		Use:   "run",
 		Short: "Run the proxy with the config file given by --config (reloaded when it changes)",
@@ -41,12 +43,24 @@ func runCmd() *cobra.Command {
 			if err := setCores(cores); err != nil {
 				return err
 			}
-			return sidecar.Run(cmd.Context(), sidecar.Options{ConfigPath: path, Logger: log})
+			opts := sidecar.Options{ConfigPath: path, Logger: log}
+			if cp.Address != "" {
+				cp.ExplicitBase = explicitBase
+				if cp.NodeID == "" {
+					cp.NodeID, _ = os.Hostname()
+				}
+				opts.ControlPlane = &cp
+			}
+			return sidecar.Run(cmd.Context(), opts)
 		},
 	}
 	c.Flags().StringVarP(&path, "config", "c", envOr("WEFT_PROXY_CONFIG", "/etc/weft/proxy.yaml"), "ProxyConfig file, YAML or JSON (env WEFT_PROXY_CONFIG)")
 	c.Flags().StringVar(&level, "log-level", envOr("WEFT_PROXY_LOG_LEVEL", "info"), "debug, info, warn or error")
 	c.Flags().StringVar(&format, "log-format", envOr("WEFT_PROXY_LOG_FORMAT", "json"), "json or text")
+	c.Flags().StringVar(&cp.Address, "control-plane", os.Getenv("WEFT_CONTROL_PLANE"), "host:port of the control plane's Discovery API (env WEFT_CONTROL_PLANE); --config then only gives the proxy's certificate files and admin address")
+	c.Flags().StringVar(&cp.NodeID, "node-id", os.Getenv("WEFT_NODE_ID"), "name of this proxy instance, e.g. the workload's (env WEFT_NODE_ID; default the host name)")
+	c.Flags().StringSliceVar(&cp.Watch, "watch", nil, "services to discover from the start, namespace/name[:port] (repeatable)")
+	c.Flags().Uint16Var(&explicitBase, "explicit-base", 0, "first local port of explicit-mode listeners (default 15000)")
 	c.Flags().IntVar(&cores, "cores", envInt("WEFT_PROXY_CORES", 1), "CPU cores the proxy's work is spread over (env WEFT_PROXY_CORES); the GOMAXPROCS environment variable, when set, wins")
 	return c
 }

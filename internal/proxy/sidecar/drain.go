@@ -72,6 +72,9 @@ func (p *Proxy) drain(timeout time.Duration) {
 	var wg sync.WaitGroup
 	for _, d := range []direction{inbound, outbound} {
 		srv := p.servers[d]
+		if srv == nil {
+			continue // no config ever arrived
+		}
 		wg.Go(func() {
 			// Shutdown closes the server's listener and idle connections,
 			// sends GOAWAY on HTTP/2 connections and waits for requests in

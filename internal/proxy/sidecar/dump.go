@@ -17,6 +17,9 @@ import (
 // inlined), so nothing needs redacting; key contents are never shown.
 func (p *Proxy) configDump() ([]byte, error) {
 	s := p.state.Load()
+	if s == nil {
+		return json.MarshalIndent(map[string]string{"status": "waiting for the first config from the control plane"}, "", "  ")
+	}
 	raw, err := protojson.MarshalOptions{UseProtoNames: true}.Marshal(s.cfg.Source)
 	if err != nil {
 		return nil, fmt.Errorf("encoding the running config: %w", err)

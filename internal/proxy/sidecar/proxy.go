@@ -30,6 +30,10 @@ type Options struct {
 	// Ready, when not nil, receives the admin address once every listener
 	// is open (tests and scripts wait on it).
 	Ready chan<- string
+	// ControlPlane, when set, makes the control plane the source of the
+	// config: the file at ConfigPath then only gives the proxy's local
+	// settings (its certificate files and admin address).
+	ControlPlane *ControlPlane
 }
 
 // Proxy is a running weft-proxy.
@@ -68,19 +72,14 @@ func Run(ctx context.Context, opts Options) error {
 	if opts.ConfigPoll <= 0 {
 		opts.ConfigPoll = 5 * time.Second
 	}
+	if opts.ControlPlane != nil {
+		return runWithControlPlane(ctx, opts)
+	}
 	cfg, raw, err := config.ReadFile(opts.ConfigPath)
 	if err != nil {
 		return err
 	}
-	p := &Proxy{
-		log:       opts.Logger,
-		errorLog:  slog.NewLogLogger(opts.Logger.Handler(), slog.LevelDebug),
-		buffers:   httpproxy.NewBufferPool(),
-		opts:      opts,
-		metrics:   metrics.New(metrics.Options{}),
-		listeners: map[listenerKey]*listener{},
-		stop:      make(chan struct{}),
-	}
+	p := newProxy(opts)
 	p.up = httpproxy.NewUpstreams(cfg.Timeouts.Connect, p.tls.Load)
 	if cfg.TLS != nil {
 		src, err := tlsid.Load(tlsid.Files(*cfg.TLS))
@@ -124,11 +123,32 @@ func Run(ctx context.Context, opts Options) error {
 	case err := <-adminErr:
 		p.log.Error("admin server failed; draining", "error", err)
 	}
-	p.drain(p.state.Load().cfg.Timeouts.Drain)
+	p.drain(p.drainTimeout())
 	cancel()
 	wg.Wait()
 	p.log.Info("proxy stopped")
 	return nil
+}
+
+func newProxy(opts Options) *Proxy {
+	return &Proxy{
+		log:       opts.Logger,
+		errorLog:  slog.NewLogLogger(opts.Logger.Handler(), slog.LevelDebug),
+		buffers:   httpproxy.NewBufferPool(),
+		opts:      opts,
+		metrics:   metrics.New(metrics.Options{}),
+		listeners: map[listenerKey]*listener{},
+		stop:      make(chan struct{}),
+	}
+}
+
+// drainTimeout is the running config's drain time (the default before any
+// config arrived).
+func (p *Proxy) drainTimeout() time.Duration {
+	if s := p.state.Load(); s != nil {
+		return s.cfg.Timeouts.Drain
+	}
+	return config.DefaultDrainTimeout
 }
 
 func (p *Proxy) identity() string {
@@ -240,6 +260,9 @@ func (p *Proxy) requestStop() { p.stopOnce.Do(func() { close(p.stop) }) }
 func (p *Proxy) ready() error {
 	if p.draining.Load() {
 		return errors.New("draining")
+	}
+	if p.state.Load() == nil {
+		return errors.New("waiting for the first config from the control plane")
 	}
 	if src := p.tls.Load(); src != nil && time.Now().After(src.NotAfter()) {
 		return fmt.Errorf("certificate %s expired at %s; renew %s", src.ID(), src.NotAfter().Format(time.RFC3339), src.Files().CertFile)
