@@ -24,7 +24,22 @@ import (
 type Backend struct {
 	Service *config.Service
 	*shared
+	policies
 	rules map[config.RuleKey]*Rule
+}
+
+// policies are a generation's retry budget and circuit breaker. A new
+// generation starts from a copy of the previous one's (so budgets and
+// ejections carry over) and replaces what its config changed, never
+// touching the previous generation, which may still be serving.
+type policies struct {
+	budget    *retry.Budget
+	budgetCfg retry.BudgetConfig
+
+	limits   *breaker.Limits   // nil: no limits
+	outlier  *breaker.Detector // nil: outlier detection off
+	adaptive *breaker.Adaptive // nil: adaptive concurrency off
+	breaker  config.Breaker    // what the three were built from
 }
 
 // Rule is the running state of one route rule's policies.
@@ -53,14 +68,6 @@ type shared struct {
 
 	mu    sync.Mutex
 	conns map[string]*atomic.Int64 // open opaque connections per endpoint
-
-	budget    *retry.Budget
-	budgetCfg retry.BudgetConfig
-
-	limits   *breaker.Limits   // nil: no limits
-	outlier  *breaker.Detector // nil: outlier detection off
-	adaptive *breaker.Adaptive // nil: adaptive concurrency off
-	breaker  config.Breaker    // what the three were built from
 }
 
 // New builds the backend of svc. When prev (the same service in the previous
@@ -71,6 +78,9 @@ func New(svc *config.Service, prev *Backend, opts Options) (*Backend, error) {
 		return nil, fmt.Errorf("service %s: %w", svc.Name, err)
 	}
 	b := &Backend{Service: svc}
+	if prev != nil {
+		b.policies = prev.policies
+	}
 	if prev != nil && prev.Service.Policy == svc.Policy {
 		b.shared = prev.shared
 	} else {

@@ -35,7 +35,13 @@ type Conn struct {
 	writing   bool // a flusher is in write(2)
 	err       error
 	closed    bool
+	deadline  time.Time // the write deadline the user set
 }
+
+// flushLimit bounds how long Close and deadline changes wait for pending
+// bytes to leave when the user set no earlier deadline: a peer that stopped
+// reading must not hold them (crypto/tls gives its close_notify 5 s too).
+const flushLimit = 5 * time.Second
 
 // New wraps c.
 func New(c net.Conn) *Conn {
@@ -140,7 +146,22 @@ func (c *Conn) CloseWrite() error {
 	return errors.New("coalesce: connection cannot half-close")
 }
 
-// Close flushes what is pending (best effort) and closes the connection.
+// boundedFlush writes what is pending, waiting at most until the user's
+// deadline or flushLimit, whichever comes first; a write in progress is
+// bounded too, since deadlines apply to writes already blocked.
+func (c *Conn) boundedFlush() {
+	c.mu.Lock()
+	d := c.deadline
+	c.mu.Unlock()
+	limit := time.Now().Add(flushLimit)
+	if d.IsZero() || d.After(limit) {
+		_ = c.Conn.SetWriteDeadline(limit)
+		defer c.Conn.SetWriteDeadline(d)
+	}
+	_ = c.flush()
+}
+
+// Close flushes what is pending (bounded) and closes the connection.
 func (c *Conn) Close() error {
 	c.mu.Lock()
 	if c.closed {
@@ -150,7 +171,7 @@ func (c *Conn) Close() error {
 	c.closed = true
 	c.cond.Broadcast()
 	c.mu.Unlock()
-	_ = c.flush()
+	c.boundedFlush()
 	return c.Conn.Close()
 }
 
@@ -158,12 +179,18 @@ func (c *Conn) Close() error {
 // before a deadline is set must not fall under it (crypto/tls sets a
 // deadline of now right after its close_notify alert).
 func (c *Conn) SetWriteDeadline(t time.Time) error {
-	_ = c.flush()
+	c.boundedFlush()
+	c.mu.Lock()
+	c.deadline = t
+	c.mu.Unlock()
 	return c.Conn.SetWriteDeadline(t)
 }
 
 // SetDeadline is SetWriteDeadline for both directions.
 func (c *Conn) SetDeadline(t time.Time) error {
-	_ = c.flush()
+	c.boundedFlush()
+	c.mu.Lock()
+	c.deadline = t
+	c.mu.Unlock()
 	return c.Conn.SetDeadline(t)
 }

@@ -139,3 +139,19 @@ func TestDeadlineAfterWriteKeepsBytes(t *testing.T) {
 	}
 	c.Close()
 }
+
+// TestCloseDoesNotHangOnAStuckPeer: a peer that never reads cannot hold
+// Close (or a deadline change) beyond the bound.
+func TestCloseDoesNotHangOnAStuckPeer(t *testing.T) {
+	a, b := net.Pipe() // synchronous: every write blocks until read
+	defer b.Close()
+	c := New(a)
+	c.Write([]byte("nobody reads this"))
+	done := make(chan struct{})
+	go func() { c.SetWriteDeadline(time.Now().Add(50 * time.Millisecond)); c.Close(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(flushLimit + 5*time.Second):
+		t.Fatal("Close hung on a peer that does not read")
+	}
+}

@@ -51,6 +51,10 @@ func (h *outbound) connect(ctx context.Context, w http.ResponseWriter, r *http.R
 // the client and, when the upstream agreed (2xx), relays bytes both ways
 // until either side is done. It takes ownership of up.
 func tunnel(w http.ResponseWriter, r *http.Request, up net.Conn, idle tcpproxy.Options) error {
+	// Until the upstream has answered, the client going away (or its
+	// deadline) closes the upstream connection: an upstream that accepts and
+	// never answers cannot pin the tunnel.
+	stop := context.AfterFunc(r.Context(), func() { up.Close() })
 	out := r.Clone(r.Context())
 	if _, ok := out.Header["User-Agent"]; !ok {
 		out.Header["User-Agent"] = []string{""} // http.Request.Write would add Go's
@@ -68,6 +72,10 @@ func tunnel(w http.ResponseWriter, r *http.Request, up net.Conn, idle tcpproxy.O
 		err = fmt.Errorf("reading CONNECT answer: %w", err)
 		upstreamError(w, r, false, err)
 		return err
+	}
+	if !stop() {
+		resp.Body.Close()
+		return fmt.Errorf("CONNECT to %s: %w", r.Host, context.Cause(r.Context()))
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		defer up.Close()

@@ -66,10 +66,18 @@ func (h *outbound) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	r, cancel := withGRPCDeadline(r)
 	defer cancel()
 
-	t := &serviceTransport{env: h.env, client: h.d.Client, passthrough: h.d.Addr, target: h.d.Backend, x: x}
-	if h.d.Backend != nil {
+	b := h.d.Backend
+	if b != nil && h.d.Lookup != nil {
+		// Long-lived connections (HTTP/2, gRPC channels) follow config
+		// swaps: each request uses the current generation of the service.
+		if cur := h.d.Lookup(b.Service.Name); cur != nil {
+			b = cur
+		}
+	}
+	t := &serviceTransport{env: h.env, client: h.d.Client, passthrough: h.d.Addr, target: b, x: x}
+	if b != nil {
 		var ok bool
-		if r, ok = h.route(x, w, r, t); !ok {
+		if r, ok = h.route(x, w, r, t, b); !ok {
 			return
 		}
 		if rule := t.rule; rule != nil && rule.Policy.RequestTimeout > 0 {
@@ -91,8 +99,8 @@ func (h *outbound) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // route applies the service's route rules to r: the matching rule's
 // filters, rate limit, faults, backend choice and mirrors. It returns false
 // when it has answered the request itself.
-func (h *outbound) route(x *exchange, w http.ResponseWriter, r *http.Request, t *serviceTransport) (*http.Request, bool) {
-	table := h.d.Backend.Service.Routes
+func (h *outbound) route(x *exchange, w http.ResponseWriter, r *http.Request, t *serviceTransport, parent *backend.Backend) (*http.Request, bool) {
+	table := parent.Service.Routes
 	if table == nil {
 		return r, true
 	}
@@ -110,7 +118,7 @@ func (h *outbound) route(x *exchange, w http.ResponseWriter, r *http.Request, t 
 	if f := sel.Rule.Filters.ResponseHeaders; f != nil {
 		t.respHeaders = append(t.respHeaders, f)
 	}
-	rule := h.d.Backend.Rule(config.RuleKey{Route: sel.Rule.Route, Index: sel.Rule.Index})
+	rule := parent.Rule(config.RuleKey{Route: sel.Rule.Route, Index: sel.Rule.Index})
 	t.rule = rule
 	if rule != nil && rule.Limiter != nil {
 		if ok, after, scope := rule.Limiter.Allow(""); !ok {
@@ -155,7 +163,7 @@ func (h *outbound) route(x *exchange, w http.ResponseWriter, r *http.Request, t 
 			return r, false
 		}
 		t.target = target
-		route.ApplyHeaderModifier(r.Header, be.Filters.RequestHeaders)
+		be.ApplyRequestHeaders(r)
 		if f := be.Filters.ResponseHeaders; f != nil {
 			t.respHeaders = append(t.respHeaders, f)
 		}
@@ -212,7 +220,8 @@ func (t *serviceTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 	rtt := time.Since(start)
 	// Only overload answers lower the adaptive limit: an application's
 	// 500s say nothing about its capacity.
-	overloaded := resp.StatusCode == http.StatusServiceUnavailable || resp.StatusCode == http.StatusTooManyRequests
+	overloaded := resp.StatusCode == http.StatusServiceUnavailable || resp.StatusCode == http.StatusTooManyRequests ||
+		grpcStatusOf(resp) == grpcResourceExhausted || grpcStatusOf(resp) == grpcUnavailable
 	resp.Body = &onClose{ReadCloser: resp.Body, f: func() { done(rtt, overloaded) }}
 	return resp, nil
 }
@@ -279,7 +288,9 @@ func (t *serviceTransport) try(req *http.Request) (*http.Response, error) {
 	t.x.tt.err = err
 	finish(t.x.tt.header.Sub(start), err)
 	if t.target != nil {
-		t.target.Report(ep, err == nil && resp.StatusCode < 500)
+		// A gRPC failure is an HTTP 200 whose trailers-only headers carry
+		// UNAVAILABLE; it counts as one for outlier detection.
+		t.target.Report(ep, err == nil && resp.StatusCode < 500 && grpcStatusOf(resp) != grpcUnavailable)
 	}
 	return resp, err
 }
@@ -364,4 +375,18 @@ func (e *Env) MirrorSender(lookup func(name string) *backend.Backend, service st
 		t := &serviceTransport{env: e, x: x, target: target}
 		return t.try(r.WithContext(ctx))
 	}
+}
+
+// grpcStatusOf is the gRPC status of a trailers-only response (status in
+// the headers), or -1.
+func grpcStatusOf(resp *http.Response) int {
+	v := resp.Header.Get("Grpc-Status")
+	if v == "" {
+		return -1
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		return -1
+	}
+	return n
 }

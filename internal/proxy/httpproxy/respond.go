@@ -7,6 +7,7 @@ import (
 	"strconv"
 
 	"github.com/weft-mesh/weft/internal/proxy/breaker"
+	"github.com/weft-mesh/weft/internal/proxy/retry"
 )
 
 // gRPC status codes the proxy itself may answer with (google.golang.org/grpc/codes
@@ -42,7 +43,7 @@ func upstreamError(w http.ResponseWriter, r *http.Request, grpc bool, err error)
 	switch {
 	case isNoEndpoints(err) || errors.Is(err, breaker.ErrOpen):
 		proxyError(w, r, grpc, http.StatusServiceUnavailable, grpcUnavailable, err.Error())
-	case errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, retry.ErrPerTryTimeout):
 		proxyError(w, r, grpc, http.StatusGatewayTimeout, grpcDeadlineExceeded, "upstream deadline exceeded: "+err.Error())
 	case errors.Is(r.Context().Err(), context.Canceled):
 		// The client went away; nobody reads this answer.

@@ -79,10 +79,7 @@ func runWithControlPlane(ctx context.Context, opts Options) error {
 	if dial == nil {
 		dial = []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
 	}
-	var (
-		startOnce sync.Once
-		readyOnce sync.Once
-	)
+	var readyOnce sync.Once
 	apply := func(ctx context.Context, in *weftv1.ProxyConfig, version string) error {
 		cfg := proto.Clone(in).(*weftv1.ProxyConfig)
 		// Local settings are the proxy's own: its certificate files and the
@@ -94,7 +91,6 @@ func runWithControlPlane(ctx context.Context, opts Options) error {
 			p.metrics.ConfigRejected()
 			return err
 		}
-		startOnce.Do(func() { p.startServers(runCtx, c) })
 		if err := p.apply(runCtx, c); err != nil {
 			p.metrics.ConfigRejected()
 			return err

@@ -67,11 +67,14 @@ func (s *connSet) wait(ctx context.Context) error {
 func (p *Proxy) drain(timeout time.Duration) {
 	p.draining.Store(true)
 	p.closeListeners()
+	p.mu.Lock()
+	servers := p.servers
+	p.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	var wg sync.WaitGroup
 	for _, d := range []direction{inbound, outbound} {
-		srv := p.servers[d]
+		srv := servers[d]
 		if srv == nil {
 			continue // no config ever arrived
 		}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"time"
 
 	"github.com/weft-mesh/weft/internal/proxy/config"
 )
@@ -53,26 +54,39 @@ func wanted(cfg *config.Compiled) []listenerKey {
 	return keys
 }
 
-// reconcileListeners opens the listeners cfg adds and closes those it drops.
-// If one cannot be opened, the ones opened by this call are closed again and
-// the running set is untouched. Called with p.mu held.
-func (p *Proxy) reconcileListeners(ctx context.Context, cfg *config.Compiled) error {
-	want := map[listenerKey]bool{}
+// openListeners opens the listeners cfg adds, without accepting yet. If one
+// cannot be opened, those opened by this call are closed again and the
+// running set is untouched. Called with p.mu held.
+func (p *Proxy) openListeners(cfg *config.Compiled) ([]*listener, error) {
 	var opened []*listener
 	for _, k := range wanted(cfg) {
-		want[k] = true
 		if _, ok := p.listeners[k]; ok {
 			continue
 		}
 		ln, err := net.Listen("tcp", k.addr)
 		if err != nil {
-			for _, l := range opened {
-				l.ln.Close()
-			}
-			return fmt.Errorf("opening %s listener %s: %w", k.kind, k.addr, err)
+			closeAll(opened)
+			return nil, fmt.Errorf("opening %s listener %s: %w", k.kind, k.addr, err)
 		}
 		ap, _ := netip.ParseAddrPort(ln.Addr().String())
 		opened = append(opened, &listener{key: k, ln: ln, addr: ap, done: make(chan struct{})})
+	}
+	return opened, nil
+}
+
+func closeAll(ls []*listener) {
+	for _, l := range ls {
+		l.ln.Close()
+	}
+}
+
+// commitListeners closes the listeners cfg drops and starts accepting on the
+// opened ones. Called with p.mu held, after the state of cfg is stored, so
+// that no connection is accepted before there is a state to serve it.
+func (p *Proxy) commitListeners(ctx context.Context, cfg *config.Compiled, opened []*listener) {
+	want := map[listenerKey]bool{}
+	for _, k := range wanted(cfg) {
+		want[k] = true
 	}
 	for k, l := range p.listeners {
 		if !want[k] {
@@ -87,7 +101,6 @@ func (p *Proxy) reconcileListeners(ctx context.Context, cfg *config.Compiled) er
 		go p.accept(ctx, l)
 		p.log.Info("listener open", "kind", l.key.kind.String(), "address", l.ln.Addr().String())
 	}
-	return nil
 }
 
 func (k listenerKind) String() string {
@@ -103,19 +116,26 @@ func (k listenerKind) String() string {
 
 func (p *Proxy) accept(ctx context.Context, l *listener) {
 	defer close(l.done)
+	var backoff time.Duration
 	for {
 		c, err := l.ln.Accept()
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue
+			// Out of file descriptors and the like: back off and go on, as
+			// net/http does; a listener that stopped would leave clients
+			// hanging in its backlog.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			p.log.Warn("accept failed; retrying", "address", l.key.addr, "error", err, "backoff", backoff)
+			select {
+			case <-time.After(backoff):
+			case <-ctx.Done():
+				return
 			}
-			p.log.Error("accept failed; listener stops", "address", l.key.addr, "error", err)
-			return
+			continue
 		}
+		backoff = 0
 		tc, ok := c.(*net.TCPConn)
 		if !ok {
 			c.Close()

@@ -90,9 +90,8 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	p.startServers(runCtx, cfg)
 	if err := p.apply(runCtx, cfg); err != nil {
-		p.closeListeners()
+		p.stopServers()
 		return err
 	}
 
@@ -100,6 +99,7 @@ func Run(ctx context.Context, opts Options) error {
 	adminErr := make(chan error, 1)
 	if err := p.startAdmin(runCtx, &wg, cfg.AdminAddress, adminErr); err != nil {
 		p.closeListeners()
+		p.stopServers()
 		return err
 	}
 	wg.Go(func() {
@@ -158,19 +158,29 @@ func (p *Proxy) identity() string {
 	return ""
 }
 
-// apply swaps cfg in: it builds the new state, opens listeners the new config
-// adds and closes those it drops. On error nothing changes.
+// apply swaps cfg in: it opens the listeners the new config adds, builds the
+// new state, stores it, then starts accepting and closes the listeners the
+// config drops. On error nothing changes; while draining nothing is applied.
 func (p *Proxy) apply(ctx context.Context, cfg *config.Compiled) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	s, err := p.newState(cfg, p.state.Load())
+	if p.draining.Load() {
+		return errors.New("the proxy is draining; config not applied")
+	}
+	if p.servers == nil {
+		p.startServers(ctx, cfg)
+	}
+	opened, err := p.openListeners(cfg)
 	if err != nil {
 		return err
 	}
-	if err := p.reconcileListeners(ctx, cfg); err != nil {
+	s, err := p.newState(cfg, p.state.Load())
+	if err != nil {
+		closeAll(opened)
 		return err
 	}
 	p.state.Store(s)
+	p.commitListeners(ctx, cfg, opened)
 	p.metrics.ConfigInfo(cfg.Version)
 	p.up.Retain(func(k httpproxy.PeerKey) bool {
 		for _, svc := range cfg.Services {

@@ -101,6 +101,15 @@ func (p *Proxy) startServers(ctx context.Context, cfg *config.Compiled) {
 	}
 }
 
+// stopServers closes the HTTP servers of a proxy that failed to start.
+func (p *Proxy) stopServers() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, srv := range p.servers {
+		srv.Close()
+	}
+}
+
 // serveHTTP1 serves c as HTTP/1.x with h, behind the request-smuggling guard.
 func (p *Proxy) serveHTTP1(d direction, c net.Conn, h http.Handler) {
 	cfg := p.state.Load().cfg
