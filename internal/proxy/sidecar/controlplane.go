@@ -73,7 +73,7 @@ func runWithControlPlane(ctx context.Context, opts Options) error {
 	if err := p.startAdmin(runCtx, &wg, adminAddr, adminErr); err != nil {
 		return err
 	}
-	wg.Go(func() { p.watchTLS(runCtx, src) })
+	p.startTLSWatch(runCtx, src)
 
 	dial := cp.Dial
 	if dial == nil {
@@ -122,6 +122,7 @@ func runWithControlPlane(ctx context.Context, opts Options) error {
 	if err != nil {
 		cancel()
 		wg.Wait()
+		p.bg.Wait()
 		return fmt.Errorf("--control-plane: %w", err)
 	}
 	wg.Go(func() {
@@ -142,6 +143,7 @@ func runWithControlPlane(ctx context.Context, opts Options) error {
 	p.drain(p.drainTimeout())
 	cancel()
 	wg.Wait()
+	p.bg.Wait()
 	p.log.Info("proxy stopped")
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -210,4 +211,42 @@ func TestPeerCannotReachProxyPorts(t *testing.T) {
 	if code, _ := get(t, p.url("web", "/")); code != 200 {
 		t.Errorf("application port: %d", code)
 	}
+}
+
+// TestNewCertificateFilesAreWatched: a reload that names other certificate
+// files switches to them, and later rotations of those files are followed.
+func TestNewCertificateFilesAreWatched(t *testing.T) {
+	p := startPair(t, []app{{name: "web", addr: echoApp(t)}}, "")
+	ca := tlstest.NewCA(t, "test.weft")
+	next := ca.Issue(t, clientID, 2*time.Hour)
+	cfg, _ := readFile(p.clientCfg)
+	cfg = strings.Replace(cfg, p.clientTLS.CertFile, next.CertFile, 1)
+	cfg = strings.Replace(cfg, p.clientTLS.KeyFile, next.KeyFile, 1)
+	cfg = strings.Replace(cfg, p.clientTLS.TrustBundleFile, next.TrustBundleFile, 1)
+	writeFile(t, p.clientCfg, strings.Replace(cfg, "client-1", "client-2", 1))
+	eventually(t, "the new certificate files are in use", func() bool {
+		_, dump := get(t, "http://"+p.clientAdm+"/config_dump")
+		return strings.Contains(dump, next.CertFile)
+	})
+	notAfter := func() string {
+		_, dump := get(t, "http://"+p.clientAdm+"/config_dump")
+		var d struct {
+			Identity struct {
+				NotAfter string `json:"not_after"`
+			} `json:"identity"`
+		}
+		json.Unmarshal([]byte(dump), &d)
+		return d.Identity.NotAfter
+	}
+	before := notAfter()
+	// Rotate the new files in place: same paths, a longer-lived certificate.
+	rotated := ca.Issue(t, clientID, 5*time.Hour)
+	for _, pair := range [][2]string{{rotated.CertFile, next.CertFile}, {rotated.KeyFile, next.KeyFile}} {
+		b, err := os.ReadFile(pair[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		writeFile(t, pair[1], string(b))
+	}
+	eventually(t, "the rotation of the new files is picked up", func() bool { return notAfter() != before })
 }

@@ -47,6 +47,11 @@ type Proxy struct {
 	state    atomic.Pointer[state]
 	tls      atomic.Pointer[tlsid.Source]
 
+	// bg tracks the background goroutines of Run (watches).
+	bg           sync.WaitGroup
+	tlsWatchMu   sync.Mutex
+	tlsWatchStop context.CancelFunc
+
 	// mu guards the listener set and the reload sequence.
 	mu        sync.Mutex
 	listeners map[listenerKey]*listener
@@ -108,7 +113,7 @@ func Run(ctx context.Context, opts Options) error {
 		}
 	})
 	if src := p.tls.Load(); src != nil {
-		wg.Go(func() { p.watchTLS(runCtx, src) })
+		p.startTLSWatch(runCtx, src)
 	}
 	p.log.Info("proxy started", "version", cfg.Version, "admin", cfg.AdminAddress, "identity", p.identity())
 	if opts.Ready != nil {
@@ -126,6 +131,7 @@ func Run(ctx context.Context, opts Options) error {
 	p.drain(p.drainTimeout())
 	cancel()
 	wg.Wait()
+	p.bg.Wait()
 	p.log.Info("proxy stopped")
 	return nil
 }
@@ -199,8 +205,9 @@ func (p *Proxy) apply(ctx context.Context, cfg *config.Compiled) error {
 // invalid file is reported and the running config stays.
 func (p *Proxy) reload(ctx context.Context) {
 	cfg, err := config.LoadFile(p.opts.ConfigPath)
+	var src *tlsid.Source
 	if err == nil {
-		err = p.reloadTLS(cfg)
+		src, err = p.newTLS(cfg)
 	}
 	if err == nil {
 		err = p.apply(ctx, cfg)
@@ -210,26 +217,45 @@ func (p *Proxy) reload(ctx context.Context) {
 		p.log.Error("config rejected; keeping the running config", "path", p.opts.ConfigPath, "running_version", p.state.Load().cfg.Version, "error", err)
 		return
 	}
+	if src != nil {
+		// Only once the config is in: a rejected one keeps the old
+		// certificate, and the new files are watched from now on.
+		p.tls.Store(src)
+		p.startTLSWatch(ctx, src)
+	}
 	p.log.Info("config reloaded", "version", cfg.Version)
 }
 
-// reloadTLS loads new certificate files when the config names other ones.
-func (p *Proxy) reloadTLS(cfg *config.Compiled) error {
+// newTLS loads the certificate files when cfg names other ones than the
+// running proxy's; nil when they are the same.
+func (p *Proxy) newTLS(cfg *config.Compiled) (*tlsid.Source, error) {
 	cur := p.tls.Load()
 	switch {
 	case cfg.TLS == nil && cur == nil:
-		return nil
+		return nil, nil
 	case cfg.TLS == nil:
-		return errors.New("tls: the running proxy has a certificate and the new config drops it; restart the proxy to run without mTLS")
+		return nil, errors.New("tls: the running proxy has a certificate and the new config drops it; restart the proxy to run without mTLS")
 	case cur != nil && cur.Files() == tlsid.Files(*cfg.TLS):
-		return nil
+		return nil, nil
 	}
 	src, err := tlsid.Load(tlsid.Files(*cfg.TLS))
 	if err != nil {
-		return fmt.Errorf("loading the proxy's certificate: %w", err)
+		return nil, fmt.Errorf("loading the proxy's certificate: %w", err)
 	}
-	p.tls.Store(src)
-	return nil
+	return src, nil
+}
+
+// startTLSWatch watches src's files, ending the watch of the certificate it
+// replaces.
+func (p *Proxy) startTLSWatch(ctx context.Context, src *tlsid.Source) {
+	p.tlsWatchMu.Lock()
+	defer p.tlsWatchMu.Unlock()
+	if p.tlsWatchStop != nil {
+		p.tlsWatchStop()
+	}
+	wctx, stop := context.WithCancel(ctx)
+	p.tlsWatchStop = stop
+	p.bg.Go(func() { p.watchTLS(wctx, src) })
 }
 
 func (p *Proxy) watchTLS(ctx context.Context, src *tlsid.Source) {
