@@ -132,19 +132,7 @@ func runWithControlPlane(ctx context.Context, opts Options) error {
 	})
 	p.log.Info("proxy started; waiting for config", "control_plane", cp.Address, "identity", p.identity(), "admin", adminAddr)
 
-	select {
-	case <-ctx.Done():
-		p.log.Info("shutdown requested by signal; draining")
-	case <-p.stop:
-		p.log.Info("shutdown requested on the admin server; draining")
-	case err := <-adminErr:
-		p.log.Error("admin server failed; draining", "error", err)
-	}
-	p.drain(p.drainTimeout())
-	cancel()
-	wg.Wait()
-	p.bg.Wait()
-	p.log.Info("proxy stopped")
+	p.serveUntilStopped(ctx, adminErr, cancel, &wg)
 	return nil
 }
 

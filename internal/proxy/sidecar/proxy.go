@@ -120,6 +120,13 @@ func Run(ctx context.Context, opts Options) error {
 		opts.Ready <- cfg.AdminAddress
 	}
 
+	p.serveUntilStopped(ctx, adminErr, cancel, &wg)
+	return nil
+}
+
+// serveUntilStopped waits for SIGTERM (ctx), POST /shutdown or an admin
+// server failure, then drains and waits for Run's goroutines.
+func (p *Proxy) serveUntilStopped(ctx context.Context, adminErr <-chan error, cancel context.CancelFunc, wg *sync.WaitGroup) {
 	select {
 	case <-ctx.Done():
 		p.log.Info("shutdown requested by signal; draining")
@@ -133,7 +140,6 @@ func Run(ctx context.Context, opts Options) error {
 	wg.Wait()
 	p.bg.Wait()
 	p.log.Info("proxy stopped")
-	return nil
 }
 
 func newProxy(opts Options) *Proxy {
