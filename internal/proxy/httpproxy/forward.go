@@ -34,6 +34,19 @@ type Env struct {
 	// Buffers are the body-copy buffers, shared by every request; without
 	// them ReverseProxy allocates 32 KiB per request.
 	Buffers *BufferPool
+	// Tunnels counts upgraded and CONNECT connections, which the HTTP
+	// server's graceful shutdown does not see, so that a drain waits for
+	// them too.
+	Tunnels *sync.WaitGroup
+}
+
+// trackTunnel counts r while it runs when it takes over its connection.
+func (e *Env) trackTunnel(r *http.Request) func() {
+	if e.Tunnels == nil || !isTunnel(r) {
+		return func() {}
+	}
+	e.Tunnels.Add(1)
+	return e.Tunnels.Done
 }
 
 // BufferPool recycles body-copy buffers (httputil.BufferPool).

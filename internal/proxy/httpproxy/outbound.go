@@ -57,6 +57,7 @@ func (h *outbound) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		sw:     &statusWriter{ResponseWriter: w, closeOnFail: h1guard.Tunnel(r)},
 	}
 	w = x.sw
+	defer h.env.trackTunnel(r)()
 	if reason := h1guard.Reason(r); reason != "" {
 		rejectAmbiguous(w, r, reason)
 		x.done(r, "", nil)

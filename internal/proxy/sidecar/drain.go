@@ -91,5 +91,14 @@ func (p *Proxy) drain(timeout time.Duration) {
 		p.log.Warn("drain deadline passed; closing remaining connections", "timeout", timeout)
 	}
 	wg.Wait()
+	// Tunnels (WebSocket, CONNECT) are invisible to the HTTP servers'
+	// shutdown: give them the rest of the drain time too.
+	tunnelsDone := make(chan struct{})
+	go func() { p.tunnels.Wait(); close(tunnelsDone) }()
+	select {
+	case <-tunnelsDone:
+	case <-ctx.Done():
+		p.log.Warn("drain deadline passed with tunnels open; they end with the proxy", "timeout", timeout)
+	}
 	p.up.CloseIdle()
 }

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/net/websocket"
+
 	"github.com/weft-mesh/weft/internal/proxy/sidecar"
 	"github.com/weft-mesh/weft/internal/proxy/tlsid/tlstest"
 )
@@ -249,4 +251,66 @@ func TestNewCertificateFilesAreWatched(t *testing.T) {
 		writeFile(t, pair[1], string(b))
 	}
 	eventually(t, "the rotation of the new files is picked up", func() bool { return notAfter() != before })
+}
+
+// TestShutdownWaitsForTunnels: a WebSocket open when the drain starts keeps
+// working during the drain, and the proxy exits once it closes.
+func TestShutdownWaitsForTunnels(t *testing.T) {
+	addr := serve(t, websocket.Handler(func(ws *websocket.Conn) {
+		for {
+			var msg string
+			if websocket.Message.Receive(ws, &msg) != nil || websocket.Message.Send(ws, msg) != nil {
+				return
+			}
+		}
+	}))
+	dir := t.TempDir()
+	admin, listen := freeAddr(t), freeAddr(t)
+	cfg := dir + "/proxy.yaml"
+	writeFile(t, cfg, `admin: {address: "`+admin+`"}
+timeouts: {drain: 20s}
+services: [{name: ws, endpoints: [{address: "`+addr+`"}]}]
+outbound: {explicit: [{address: "`+listen+`", service: ws, protocol: http1}]}
+`)
+	ready := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- sidecar.Run(context.Background(), sidecar.Options{ConfigPath: cfg, Logger: quietLogger(t), Ready: ready})
+	}()
+	<-ready
+	ws, err := websocket.Dial("ws://"+listen+"/", "", "http://localhost/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws.SetDeadline(time.Now().Add(15 * time.Second))
+	resp, err := http.Post("http://"+admin+"/shutdown", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	eventually(t, "the listener closes", func() bool {
+		_, err := http.Get("http://" + listen + "/")
+		return err != nil
+	})
+	var got string
+	if err := websocket.Message.Send(ws, "still here"); err != nil {
+		t.Fatalf("the tunnel was cut when the drain began: %v", err)
+	}
+	if err := websocket.Message.Receive(ws, &got); err != nil || got != "still here" {
+		t.Fatalf("echo during the drain: %q, %v", got, err)
+	}
+	select {
+	case <-done:
+		t.Fatal("the proxy exited with a tunnel still open")
+	default:
+	}
+	ws.Close()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("the proxy did not exit after the tunnel closed")
+	}
 }

@@ -47,6 +47,8 @@ type Proxy struct {
 	state    atomic.Pointer[state]
 	tls      atomic.Pointer[tlsid.Source]
 
+	// tunnels counts WebSocket and CONNECT tunnels (see drain).
+	tunnels sync.WaitGroup
 	// bg tracks the background goroutines of Run (watches).
 	bg           sync.WaitGroup
 	tlsWatchMu   sync.Mutex

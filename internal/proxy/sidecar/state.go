@@ -41,6 +41,7 @@ func (p *Proxy) newState(cfg *config.Compiled, prev *state) (*state, error) {
 		TCPIdle:   relayOptions(cfg),
 		ErrorLog:  p.errorLog,
 		Buffers:   p.buffers,
+		Tunnels:   &p.tunnels,
 	}
 	for name, svc := range cfg.Services {
 		var old *backend.Backend
