@@ -32,7 +32,7 @@ type PoolLimits struct {
 // Upstreams owns every connection the proxy opens to endpoints and to the
 // local application, so that they are pooled, bounded and reaped in one place.
 type Upstreams struct {
-	connectTimeout time.Duration
+	connectTimeout func() time.Duration // the running config's timeouts.connect
 	tls            func() *tlsid.Source
 
 	mu    sync.Mutex
@@ -68,9 +68,10 @@ func h2Transport(dial func(ctx context.Context, addr string) (net.Conn, error)) 
 	}
 }
 
-// NewUpstreams returns an empty set of upstream pools. tlsSource returns the
+// NewUpstreams returns an empty set of upstream pools. connectTimeout returns
+// the running config's connect timeout (it follows reloads). tlsSource returns the
 // proxy's current certificate source, or nil when it has none.
-func NewUpstreams(connectTimeout time.Duration, tlsSource func() *tlsid.Source) *Upstreams {
+func NewUpstreams(connectTimeout func() time.Duration, tlsSource func() *tlsid.Source) *Upstreams {
 	u := &Upstreams{
 		connectTimeout: connectTimeout,
 		tls:            tlsSource,
@@ -82,7 +83,7 @@ func NewUpstreams(connectTimeout time.Duration, tlsSource func() *tlsid.Source) 
 }
 
 func (u *Upstreams) dial(ctx context.Context, addr string) (net.Conn, error) {
-	d := net.Dialer{Timeout: u.connectTimeout, KeepAlive: 30 * time.Second}
+	d := net.Dialer{Timeout: u.connectTimeout(), KeepAlive: 30 * time.Second}
 	c, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, notSent{fmt.Errorf("connecting to %s: %w", addr, err)}
@@ -110,7 +111,7 @@ func (u *Upstreams) DialMTLS(ctx context.Context, k PeerKey, alpn string) (*tls.
 	}
 	// Frames written in one burst (HEADERS then DATA) leave in one write.
 	c := tls.Client(coalesce.New(raw), src.ClientConfig(k.ID, alpn))
-	hctx, cancel := context.WithTimeout(ctx, u.connectTimeout)
+	hctx, cancel := context.WithTimeout(ctx, u.connectTimeout())
 	defer cancel()
 	if err := c.HandshakeContext(hctx); err != nil {
 		raw.Close()

@@ -65,7 +65,7 @@ func runWithControlPlane(ctx context.Context, opts Options) error {
 
 	p := newProxy(opts)
 	p.tls.Store(src)
-	p.up = httpproxy.NewUpstreams(config.DefaultConnectTimeout, p.tls.Load)
+	p.up = httpproxy.NewUpstreams(p.connectTimeout, p.tls.Load)
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup

@@ -365,3 +365,24 @@ func TestSlowlorisAndHeaderLimits(t *testing.T) {
 		t.Fatalf("oversized headers: %d, want 431", resp.StatusCode)
 	}
 }
+
+// TestGuardOnPortsPinnedToHTTP2: an HTTP/1 client on a port pinned to
+// HTTP/2 or gRPC still meets the request-smuggling guard.
+func TestGuardOnPortsPinnedToHTTP2(t *testing.T) {
+	p := startPair(t, []app{{name: "h2only", protocol: "grpc", addr: echoApp(t)}}, "")
+	c, err := net.Dial("tcp", p.listen["h2only"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	io.WriteString(c, "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("status %d, want 400 from the guard", resp.StatusCode)
+	}
+}

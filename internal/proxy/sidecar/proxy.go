@@ -87,7 +87,7 @@ func Run(ctx context.Context, opts Options) error {
 		return err
 	}
 	p := newProxy(opts)
-	p.up = httpproxy.NewUpstreams(cfg.Timeouts.Connect, p.tls.Load)
+	p.up = httpproxy.NewUpstreams(p.connectTimeout, p.tls.Load)
 	if cfg.TLS != nil {
 		src, err := tlsid.Load(tlsid.Files(*cfg.TLS))
 		if err != nil {
@@ -163,6 +163,14 @@ func (p *Proxy) drainTimeout() time.Duration {
 		return s.cfg.Timeouts.Drain
 	}
 	return config.DefaultDrainTimeout
+}
+
+// connectTimeout is the running config's connect timeout.
+func (p *Proxy) connectTimeout() time.Duration {
+	if s := p.state.Load(); s != nil {
+		return s.cfg.Timeouts.Connect
+	}
+	return config.DefaultConnectTimeout
 }
 
 func (p *Proxy) identity() string {

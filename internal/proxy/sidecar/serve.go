@@ -118,6 +118,21 @@ func (p *Proxy) serveOutbound(ctx context.Context, s *state, c *net.TCPConn, b *
 // say, with the server name of a TLS client. It returns a nil conn when the
 // connection is gone.
 func (p *Proxy) detect(ctx context.Context, s *state, dir string, c net.Conn, port uint16, pinned config.Protocol) (net.Conn, detected) {
+	if pinned == config.HTTP2 || pinned == config.GRPC {
+		// HTTP/2 is client-first, so a look at the first bytes costs no
+		// wait; an HTTP/1 client on such a port must still go through the
+		// request-smuggling guard.
+		res, conn, err := s.detector.Detect(ctx, c, 0)
+		if err != nil {
+			c.Close()
+			return nil, detected{}
+		}
+		if res.Protocol == detect.HTTP1 {
+			pinned = config.HTTP1
+		}
+		p.metrics.DetectResult(dir, string(pinned), false)
+		return conn, detected{proto: pinned}
+	}
 	if pinned != config.Detect {
 		p.metrics.DetectResult(dir, string(pinned), false)
 		return c, detected{proto: pinned}
@@ -273,6 +288,8 @@ func (p *Proxy) serveInbound(ctx context.Context, l *listener, c *net.TCPConn) {
 	ps := in.Port(port)
 	proto := ps.Protocol
 	switch {
+	case (proto == config.HTTP2 || proto == config.GRPC) && res.Protocol == detect.HTTP1:
+		proto = config.HTTP1 // through the request-smuggling guard
 	case proto != config.Detect:
 	case res.Protocol == detect.HTTP1:
 		proto = config.HTTP1
