@@ -16,6 +16,7 @@
 # addresses (for /metrics) go to stderr.
 #
 # Environment:
+#   WEFT_PAIR_POLICIES  non-empty: add a realistic policy set (see policy_routes)
 #   WEFT_PAIR_PROTOCOL  protocol of the service: http1 (default), http2, grpc,
 #                       opaque, or empty for detection.
 #   WEFT_PAIR_DIR       state dir (default ${TMPDIR:-/tmp}/weft-bench-pair):
@@ -34,6 +35,7 @@ root=$(cd "$here/.." && pwd)
 
 state=${WEFT_PAIR_DIR:-${TMPDIR:-/tmp}/weft-bench-pair}
 protocol=${WEFT_PAIR_PROTOCOL-http1}
+policies=${WEFT_PAIR_POLICIES:-}
 timeout=${WEFT_PAIR_TIMEOUT:-20}
 bin=$root/.bin/weft-proxy
 
@@ -59,6 +61,33 @@ build() {
 
 stop() {
 	stop_pidfiles "$state/client.pid" "$state/server.pid"
+}
+
+# policy_routes APP PORT_IN: a realistic policy set for the app service (the
+# issue's benchmark): 9 routes with header matches the load does not send,
+# then a catch-all with a 90/10 split, retries and a timeout. The split's
+# second backend is a second service on the same endpoint.
+policy_routes() {
+	local app=$1 port_in=$2 i
+	echo "  routes:"
+	for i in 1 2 3 4 5 6 7 8 9; do
+		cat <<EOF
+  - route: bench/header-$i
+    matches: [{headers: [{name: x-tenant, value: "tenant-$i"}, {name: x-plan, value: gold}]}]
+    backends: [{service: app-b, weight: 1}]
+EOF
+	done
+	cat <<EOF
+  - route: bench/split
+    matches: [{path: {type: PathPrefix, value: /}}]
+    backends: [{service: app, weight: 90}, {service: app-b, weight: 10}]
+    retry: {statuses: ["503"]}
+    timeouts: {request: 5s}
+- name: app-b
+  protocol: "$protocol"
+  endpoints:
+  - {address: "$app", proxy_address: "$port_in", identity: "spiffe://bench.weft/ns/default/sa/server"}
+EOF
 }
 
 start() {
@@ -104,6 +133,11 @@ services:
   protocol: "$protocol"
   endpoints:
   - {address: "$app", proxy_address: "$port_in", identity: "spiffe://bench.weft/ns/default/sa/server"}
+EOF
+	if [ -n "$policies" ]; then
+		policy_routes "$app" "$port_in" >>"$state/client.yaml"
+	fi
+	cat >>"$state/client.yaml" <<EOF
 outbound:
   explicit:
   - {address: "$port_out", service: app}
