@@ -6,6 +6,7 @@ package universal
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -115,12 +116,18 @@ spec: {address: 127.0.0.1, serviceAccount: client, proxy: {inboundPort: ` + fmt.
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	cpReady := make(chan struct{})
-	cpDone := make(chan error, 1)
-	go func() {
-		cpDone <- server.Run(ctx, server.Options{Listener: ln, Sources: []model.Source{src}, Logger: log, Ready: cpReady})
-	}()
-	<-cpReady
+	// The control plane has its own lifetime: the test restarts it.
+	startControlPlane := func(ln net.Listener, src model.Source) (context.CancelFunc, chan error) {
+		cpCtx, cpCancel := context.WithCancel(context.Background())
+		ready := make(chan struct{})
+		done := make(chan error, 1)
+		go func() {
+			done <- server.Run(cpCtx, server.Options{Listener: ln, Sources: []model.Source{src}, Logger: log, Ready: ready})
+		}()
+		<-ready
+		return cpCancel, done
+	}
+	cpStop, cpDone := startControlPlane(ln, src)
 
 	ca := tlstest.NewCA(t, "weft.local")
 	proxy := func(sa, nodeID string, watch []string, explicitBase int) (admin string, done chan error) {
@@ -149,6 +156,7 @@ spec: {address: 127.0.0.1, serviceAccount: client, proxy: {inboundPort: ` + fmt.
 	clientAdmin, clientDone := proxy("client", "client-1", []string{"default/web"}, explicit)
 	defer func() {
 		cancel()
+		cpStop()
 		for _, d := range []chan error{clientDone, serverDone, cpDone} {
 			if err := <-d; err != nil {
 				t.Error(err)
@@ -193,5 +201,63 @@ spec: {address: 127.0.0.1, serviceAccount: client, proxy: {inboundPort: ` + fmt.
 			t.Fatal(err)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+
+	endpoints := func() int {
+		resp, err := http.Get("http://" + clientAdmin + "/config_dump")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var dump struct {
+			Services []struct {
+				Endpoints []json.RawMessage `json:"endpoints"`
+			} `json:"services"`
+		}
+		if err := json.NewDecoder(resp.Body).Decode(&dump); err != nil || len(dump.Services) != 1 {
+			t.Fatalf("config_dump: %v", err)
+		}
+		return len(dump.Services[0].Endpoints)
+	}
+	if n := endpoints(); n != 2 {
+		t.Fatalf("the client proxy has %d endpoints of web before the restart, want 2", n)
+	}
+	// The control plane goes away: the proxies keep serving their last
+	// config, with no failed request.
+	cpStop()
+	if err := <-cpDone; err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 50; i++ {
+		if _, err := get(); err != nil {
+			t.Fatalf("request %d without a control plane: %v", i, err)
+		}
+	}
+	// It comes back on the same address with its state rebuilt from the
+	// files; the proxies reconnect and follow a change made meanwhile.
+	writeFile(t, meshFile, mesh)
+	ln2, err := net.Listen("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	src2, err := file.New(resources, file.Options{Logger: log, Poll: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cpStop, cpDone = startControlPlane(ln2, src2)
+	deadline = time.Now().Add(20 * time.Second)
+	for endpoints() != 1 {
+		// web-2 is gone from the files; until the proxies reconnected and
+		// got the new config they keep serving the old one.
+		if time.Now().After(deadline) {
+			t.Fatal("the proxies did not follow the restarted control plane")
+		}
+		if _, err := get(); err != nil {
+			t.Fatalf("request while the control plane restarts: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if body, err := get(); err != nil || body != "web-1 saw GET /hello" {
+		t.Fatalf("after the restart: %q, %v", body, err)
 	}
 }
