@@ -5,12 +5,12 @@ import (
 	"errors"
 	"math"
 	"math/rand/v2"
-	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
 
 	"github.com/weft-mesh/weft/internal/proxy/fault"
+	"github.com/weft-mesh/weft/internal/validatetest"
 )
 
 // seeded is a deterministic rnd for one test (not safe for concurrent use).
@@ -159,23 +159,7 @@ func TestValidate(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			err := tt.cfg.Validate()
 			_, newErr := fault.New(tt.cfg, nil)
-			if len(tt.want) == 0 {
-				if err != nil || newErr != nil {
-					t.Fatalf("Validate() = %v, New() = %v; want both nil", err, newErr)
-				}
-				return
-			}
-			if err == nil {
-				t.Fatal("Validate() = nil, want an error")
-			}
-			for _, w := range tt.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("Validate() = %q, want it to mention %q", err, w)
-				}
-			}
-			if newErr == nil || !strings.Contains(newErr.Error(), err.Error()) {
-				t.Errorf("New() = %v, want it to wrap %q", newErr, err)
-			}
+			validatetest.Check(t, err, newErr, tt.want)
 		})
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/weft-mesh/weft/internal/proxy/mirror"
+	"github.com/weft-mesh/weft/internal/validatetest"
 )
 
 // received is what a test backend saw of one request.
@@ -548,23 +549,7 @@ func TestValidate(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			err := tt.cfg.Validate()
 			_, newErr := mirror.New(tt.cfg, okSend, nil)
-			if len(tt.want) == 0 {
-				if err != nil || newErr != nil {
-					t.Fatalf("Validate() = %v, New() = %v; want both nil", err, newErr)
-				}
-				return
-			}
-			if err == nil {
-				t.Fatal("Validate() = nil, want an error")
-			}
-			for _, w := range tt.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("Validate() = %q, want it to mention %q", err, w)
-				}
-			}
-			if newErr == nil || !strings.Contains(newErr.Error(), err.Error()) {
-				t.Errorf("New() = %v, want it to wrap %q", newErr, err)
-			}
+			validatetest.Check(t, err, newErr, tt.want)
 		})
 	}
 	if _, err := mirror.New(mirror.Config{}, nil, nil); err == nil || !strings.Contains(err.Error(), "send is nil") {

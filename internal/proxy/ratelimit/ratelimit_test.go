@@ -2,7 +2,6 @@ package ratelimit_test
 
 import (
 	"fmt"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -10,6 +9,7 @@ import (
 
 	"github.com/weft-mesh/weft/internal/clocktest"
 	"github.com/weft-mesh/weft/internal/proxy/ratelimit"
+	"github.com/weft-mesh/weft/internal/validatetest"
 )
 
 // fakeClock is a settable clock for exact token counts.
@@ -396,23 +396,7 @@ func TestValidate(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			err := tt.cfg.Validate()
 			_, newErr := ratelimit.New(tt.cfg)
-			if len(tt.want) == 0 {
-				if err != nil || newErr != nil {
-					t.Fatalf("Validate() = %v, New() = %v; want both nil", err, newErr)
-				}
-				return
-			}
-			if err == nil {
-				t.Fatal("Validate() = nil, want an error")
-			}
-			for _, w := range tt.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("Validate() = %q, want it to mention %q", err, w)
-				}
-			}
-			if newErr == nil || !strings.Contains(newErr.Error(), err.Error()) {
-				t.Errorf("New() = %v, want it to wrap %q", newErr, err)
-			}
+			validatetest.Check(t, err, newErr, tt.want)
 		})
 	}
 }
