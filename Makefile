@@ -14,13 +14,17 @@ PROXY_TAGS   := grpcnotrace
 # -race everywhere: every package here is small enough for it on 2 cores.
 TEST_FLAGS   ?= -race -count=1 -timeout 15m
 
-.PHONY: all build test lint vet staticcheck fmt-check gen gen-check tools bench demo clean
+.PHONY: all build test lint vet staticcheck fmt-check gen gen-check tools bench demo up clean
 
 all: build
 
 build:
-	$(GO) build -o $(BIN)/ ./cmd/weft
+	$(GO) build -o $(BIN)/ ./cmd/weft ./cmd/weft-demo
 	$(GO) build -tags $(PROXY_TAGS) -o $(BIN)/ ./cmd/weft-proxy
+
+# The mesh on this machine: control plane, demo services with their proxies.
+up: build
+	$(BIN)/weft up
 
 $(STATICCHECK):
 	GOBIN=$(BIN) GOFLAGS= $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)

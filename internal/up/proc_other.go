@@ -1,0 +1,7 @@
+//go:build !linux
+
+package up
+
+import "syscall"
+
+func childAttrs() *syscall.SysProcAttr { return nil }
