@@ -216,8 +216,10 @@ func Run(ctx context.Context, o Options) (err error) {
 	p.hints(o.Out, front, dir)
 
 	var wg sync.WaitGroup
+	tctx, stopTrickle := context.WithCancel(ctx)
 	defer wg.Wait()
-	wg.Go(func() { trickle(ctx, front, o.Trickle, o.Logger) })
+	defer stopTrickle() // runs first: the trickle ends on every return path
+	wg.Go(func() { trickle(tctx, front, o.Trickle, o.Logger) })
 	for {
 		select {
 		case <-ctx.Done():
