@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -37,6 +38,8 @@ type Options struct {
 	Logger *slog.Logger
 	// Trickle is the period of the demo traffic; default 500ms.
 	Trickle time.Duration
+	// Spec is the user's services (`weft up -f`); nil runs the demo.
+	Spec *Spec
 }
 
 const (
@@ -71,7 +74,11 @@ func Run(ctx context.Context, o Options) (err error) {
 		o.BinDir = filepath.Dir(exe)
 	}
 	bins := map[string]string{}
-	for _, b := range []string{"weft-proxy", "weft-demo"} {
+	needed := []string{"weft-proxy"}
+	if o.Spec == nil {
+		needed = append(needed, "weft-demo")
+	}
+	for _, b := range needed {
 		p := filepath.Join(o.BinDir, b)
 		if _, err := os.Stat(p); err != nil {
 			return fmt.Errorf("%s not found in %s: build it with `make build` (or pass --bin-dir): %w", b, o.BinDir, err)
@@ -92,27 +99,28 @@ func Run(ctx context.Context, o Options) (err error) {
 		return fmt.Errorf("certificate authority: %w", err)
 	}
 
-	ports, err := freePorts(15)
+	spec := o.Spec
+	if spec == nil {
+		if spec, err = demoSpec(bins["weft-demo"]); err != nil {
+			return err
+		}
+	}
+	p, err := newPlan(spec)
 	if err != nil {
 		return err
 	}
-	p := plan{
-		cp:    ports[0],
-		app:   map[string]int{"frontend": ports[1], "catalog": ports[2], "inventory": ports[3]},
-		in:    map[string]int{"frontend": ports[4], "catalog": ports[5], "inventory": ports[6]},
-		admin: map[string]int{"entry": ports[7], "frontend": ports[8], "catalog": ports[9], "inventory": ports[10]},
-	}
-	if p.entryBase, err = freeRange(1); err != nil {
+	if err := writeFile(filepath.Join(dir, "mesh", "mesh.yaml"), p.mesh()); err != nil {
 		return err
 	}
-	if p.frontBase, err = freeRange(2); err != nil {
-		return err
+	proxies := []string{}
+	for _, svc := range spec.Services {
+		proxies = append(proxies, svc.Name)
 	}
-	if err := writeFile(filepath.Join(dir, "mesh", "demo.yaml"), p.mesh()); err != nil {
-		return err
+	if spec.Entry != "" {
+		proxies = append(proxies, "entry")
 	}
-	for _, name := range []string{"entry", "frontend", "catalog", "inventory"} {
-		id := spiffeid.RequireFromPath(authority.TrustDomain(), "/ns/"+namespace+"/sa/"+name)
+	for _, name := range proxies {
+		id := spiffeid.RequireFromPath(authority.TrustDomain(), "/ns/"+spec.Namespace+"/sa/"+name)
 		certFile, keyFile, bundleFile, err := authority.IssueFiles(filepath.Join(dir, "certs", name), name, id, 24*time.Hour)
 		if err != nil {
 			return fmt.Errorf("issuing the certificate of %s: %w", name, err)
@@ -148,17 +156,18 @@ func Run(ctx context.Context, o Options) (err error) {
 		}
 		os.Remove(filepath.Join(dir, "pids"))
 	}()
-	start := func(name string, bin string, args ...string) error {
+	start := func(name string, env []string, argv ...string) error {
 		logFile, err := os.Create(filepath.Join(dir, "logs", name+".log"))
 		if err != nil {
 			return fmt.Errorf("log of %s: %w", name, err)
 		}
-		cmd := exec.Command(bin, args...)
+		cmd := exec.Command(argv[0], argv[1:]...)
+		cmd.Env = append(os.Environ(), env...)
 		cmd.Stdout, cmd.Stderr = logFile, logFile
 		cmd.SysProcAttr = childAttrs()
 		if err := cmd.Start(); err != nil {
 			logFile.Close()
-			return fmt.Errorf("starting %s: %w", name, err)
+			return fmt.Errorf("starting %s (%s): %w", name, strings.Join(argv, " "), err)
 		}
 		pr := &proc{name: name, cmd: cmd, done: make(chan error, 1)}
 		go func() { pr.done <- cmd.Wait(); logFile.Close() }()
@@ -166,38 +175,39 @@ func Run(ctx context.Context, o Options) (err error) {
 		return nil
 	}
 	cpAddr := fmt.Sprintf("127.0.0.1:%d", p.cp)
-	addr := func(port int) string { return fmt.Sprintf("127.0.0.1:%d", port) }
-	steps := []struct {
-		name string
-		bin  string
-		args []string
-	}{
-		{"catalog", bins["weft-demo"], []string{"catalog", "--listen", addr(p.app["catalog"])}},
-		{"inventory", bins["weft-demo"], []string{"inventory", "--listen", addr(p.app["inventory"])}},
-		{"frontend", bins["weft-demo"], []string{"frontend", "--listen", addr(p.app["frontend"]),
-			"--catalog", addr(p.frontBase), "--inventory", addr(p.frontBase + 1)}},
+	for _, svc := range spec.Services {
+		env := p.env(svc)
+		vars := map[string]string{}
+		for _, e := range env {
+			k, v, _ := strings.Cut(e, "=")
+			vars[k] = v
+		}
+		argv := make([]string, len(svc.Command))
+		for i, a := range svc.Command {
+			argv[i] = os.Expand(a, func(k string) string {
+				if v, ok := vars[k]; ok {
+					return v
+				}
+				return os.Getenv(k)
+			})
+		}
+		if err := start(svc.Name, env, argv...); err != nil {
+			return err
+		}
 	}
-	for _, name := range []string{"catalog", "inventory", "frontend", "entry"} {
+	for _, name := range proxies {
 		nodeID := name + "-1" // the workload's name
 		if name == "entry" {
-			nodeID = "entry" // the demo's client: no workload, no inbound
+			nodeID = "entry" // the client side: no workload, no inbound
 		}
-		args := []string{"run", "--config", filepath.Join(dir, "proxies", name+".yaml"), "--control-plane", cpAddr,
-			"--node-id", nodeID, "--log-format", "text"}
-		switch name {
-		case "frontend":
-			args = append(args, "--watch", namespace+"/catalog,"+namespace+"/inventory", "--explicit-base", strconv.Itoa(p.frontBase))
-		case "entry":
-			args = append(args, "--watch", namespace+"/frontend", "--explicit-base", strconv.Itoa(p.entryBase))
+		args := []string{bins["weft-proxy"], "run", "--config", filepath.Join(dir, "proxies", name+".yaml"),
+			"--control-plane", cpAddr, "--node-id", nodeID, "--log-format", "text"}
+		if name == "entry" {
+			args = append(args, "--watch", spec.Namespace+"/"+spec.Entry, "--explicit-base", strconv.Itoa(p.base["entry"]))
+		} else if svc := spec.Services[slices.IndexFunc(spec.Services, func(s Service) bool { return s.Name == name })]; len(svc.Calls) > 0 {
+			args = append(args, "--watch", p.watches(svc), "--explicit-base", strconv.Itoa(p.base[name]))
 		}
-		steps = append(steps, struct {
-			name string
-			bin  string
-			args []string
-		}{name + "-proxy", bins["weft-proxy"], args})
-	}
-	for _, s := range steps {
-		if err := start(s.name, s.bin, s.args...); err != nil {
+		if err := start(name+"-proxy", nil, args...); err != nil {
 			return err
 		}
 	}
@@ -209,17 +219,18 @@ func Run(ctx context.Context, o Options) (err error) {
 		return err
 	}
 
-	front := fmt.Sprintf("http://127.0.0.1:%d/", p.entryBase)
-	if err := waitUp(ctx, front, procs, dir); err != nil {
+	if err := waitUp(ctx, p, procs, dir); err != nil {
 		return err
 	}
-	p.hints(o.Out, front, dir)
+	p.hints(o.Out, dir)
 
 	var wg sync.WaitGroup
 	tctx, stopTrickle := context.WithCancel(ctx)
 	defer wg.Wait()
 	defer stopTrickle() // runs first: the trickle ends on every return path
-	wg.Go(func() { trickle(tctx, front, o.Trickle, o.Logger) })
+	if spec.Trickle {
+		wg.Go(func() { trickle(tctx, p.entryURL(), o.Trickle, o.Logger) })
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -242,8 +253,9 @@ func Run(ctx context.Context, o Options) (err error) {
 	}
 }
 
-// waitUp waits until a request through the whole mesh succeeds.
-func waitUp(ctx context.Context, url string, procs []*proc, dir string) error {
+// waitUp waits until every proxy is ready (it has its config) and, with an
+// entry, until a request through the whole mesh succeeds.
+func waitUp(ctx context.Context, p plan, procs []*proc, dir string) error {
 	deadline := time.Now().Add(60 * time.Second)
 	c := &http.Client{Timeout: 2 * time.Second}
 	var last error
@@ -256,23 +268,48 @@ func waitUp(ctx context.Context, url string, procs []*proc, dir string) error {
 			default:
 			}
 		}
-		resp, err := c.Get(url)
-		if err == nil {
-			io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-			err = fmt.Errorf("status %d", resp.StatusCode)
+		last = p.ready(c)
+		if last == nil {
+			return nil
 		}
-		last = err
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
-	return fmt.Errorf("the demo did not answer through the mesh within 60s (%v); logs are in %s", last, filepath.Join(dir, "logs"))
+	return fmt.Errorf("the mesh was not up within 60s (%v); logs are in %s", last, filepath.Join(dir, "logs"))
+}
+
+// ready checks every proxy's /ready, then the entry.
+func (p plan) ready(c *http.Client) error {
+	for name, port := range p.admin {
+		if name == "entry" && p.spec.Entry == "" {
+			continue
+		}
+		if err := get(c, fmt.Sprintf("http://127.0.0.1:%d/ready", port)); err != nil {
+			return fmt.Errorf("proxy of %s: %w", name, err)
+		}
+	}
+	if p.spec.Entry != "" {
+		if err := get(c, p.entryURL()); err != nil {
+			return fmt.Errorf("%s through the mesh: %w", p.spec.Entry, err)
+		}
+	}
+	return nil
+}
+
+func get(c *http.Client, url string) error {
+	resp, err := c.Get(url)
+	if err != nil {
+		return err
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("status %d", resp.StatusCode)
+	}
+	return nil
 }
 
 // trickle sends demo traffic until ctx ends.

@@ -5,6 +5,7 @@ package up
 import (
 	"bufio"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -144,4 +145,89 @@ func grep(s, sub string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// TestWeftUpOwnServices: `weft up -f` runs the user's own commands (here
+// the demo's programs, as a user's would be) with their proxies; a called
+// service's address reaches the caller in WEFT_SERVICE_<NAME>.
+func TestWeftUpOwnServices(t *testing.T) {
+	if testing.Short() {
+		t.Skip("skipping: builds the binaries and runs the whole mesh")
+	}
+	bin := t.TempDir()
+	build(t, bin)
+	ports := freePorts(t, 3)
+	spec := filepath.Join(t.TempDir(), "mesh.yaml")
+	demo := filepath.Join(bin, "weft-demo")
+	os.WriteFile(spec, []byte(`namespace: shop
+entry: web
+services:
+- name: web
+  command: ["`+demo+`", "frontend", "--listen", "127.0.0.1:`+ports[0]+`", "--catalog", "${WEFT_SERVICE_PRICES}", "--inventory", "${WEFT_SERVICE_STOCK}"]
+  port: `+ports[0]+`
+  protocol: http1
+  calls: [prices, stock]
+- name: prices
+  command: ["`+demo+`", "catalog", "--listen", "127.0.0.1:`+ports[1]+`"]
+  port: `+ports[1]+`
+  protocol: grpc
+- name: stock
+  command: ["`+demo+`", "inventory", "--listen", "127.0.0.1:`+ports[2]+`"]
+  port: `+ports[2]+`
+  protocol: opaque
+`), 0o600)
+	cmd := exec.Command(filepath.Join(bin, "weft"), "up", "-f", spec, "--data-dir", t.TempDir())
+	stdout, _ := cmd.StdoutPipe()
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+	})
+	sc := bufio.NewScanner(stdout)
+	var front string
+	for front == "" && sc.Scan() {
+		if m := regexp.MustCompile(`^\s+curl (http://127\.0\.0\.1:\d+/)\s`).FindStringSubmatch(sc.Text()); m != nil {
+			front = m[1]
+		}
+	}
+	if front == "" {
+		t.Fatalf("weft up -f never printed its entry URL:\n%s", stderr.String())
+	}
+	go func() {
+		for sc.Scan() {
+		}
+	}()
+	resp, err := http.Get(front + "item/mug")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), "mug") {
+		t.Fatalf("web through the mesh: %d %q", resp.StatusCode, body)
+	}
+	cmd.Process.Signal(os.Interrupt)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("weft up -f after SIGINT: %v\n%s", err, stderr.String())
+	}
+}
+
+func freePorts(t *testing.T, n int) []string {
+	t.Helper()
+	var out []string
+	for range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		out = append(out, strconv.Itoa(ln.Addr().(*net.TCPAddr).Port))
+	}
+	return out
 }
