@@ -276,8 +276,11 @@ type Inbound struct {
 	// application port with protocol detection.
 	Ports []*InboundPort `protobuf:"bytes,3,rep,name=ports,proto3" json:"ports,omitempty"`
 	// Accept plaintext connections from clients outside the mesh (permissive,
-	// the default) or refuse them (strict).
-	RequireMtls   bool `protobuf:"varint,4,opt,name=require_mtls,json=requireMtls,proto3" json:"require_mtls,omitempty"`
+	// the default) or refuse them (strict). A port's own mtls setting wins.
+	RequireMtls bool `protobuf:"varint,4,opt,name=require_mtls,json=requireMtls,proto3" json:"require_mtls,omitempty"`
+	// Authorization of inbound requests and connections, enforced before the
+	// request reaches the application.
+	Authorization *Authorization `protobuf:"bytes,5,opt,name=authorization,proto3" json:"authorization,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -340,6 +343,367 @@ func (x *Inbound) GetRequireMtls() bool {
 	return false
 }
 
+func (x *Inbound) GetAuthorization() *Authorization {
+	if x != nil {
+		return x.Authorization
+	}
+	return nil
+}
+
+// Authorization decides, for every inbound request (HTTP, gRPC) or
+// connection (opaque TCP), whether it may reach the application.
+//
+// Evaluation: a matching rule of an enforced Deny policy denies; otherwise a
+// matching rule of an enforced Allow policy allows; otherwise, when an
+// enforced Allow policy applies to the port, the request is denied (an allow
+// list is exhaustive); otherwise default_policy decides. Dry-run policies are
+// evaluated as if enforced, and a request they would have denied is logged
+// and counted as "would deny", never denied.
+type Authorization struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// What decides when no policy applies: "allow-all" (default),
+	// "deny-all", "allow-same-namespace" (the caller's SPIFFE ID is in this
+	// workload's namespace) or "allow-authenticated" (any mTLS peer of a
+	// trusted trust domain).
+	DefaultPolicy string                 `protobuf:"bytes,1,opt,name=default_policy,json=defaultPolicy,proto3" json:"default_policy,omitempty"`
+	Policies      []*AuthorizationPolicy `protobuf:"bytes,2,rep,name=policies,proto3" json:"policies,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Authorization) Reset() {
+	*x = Authorization{}
+	mi := &file_weft_v1_proxy_config_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Authorization) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Authorization) ProtoMessage() {}
+
+func (x *Authorization) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_v1_proxy_config_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Authorization.ProtoReflect.Descriptor instead.
+func (*Authorization) Descriptor() ([]byte, []int) {
+	return file_weft_v1_proxy_config_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *Authorization) GetDefaultPolicy() string {
+	if x != nil {
+		return x.DefaultPolicy
+	}
+	return ""
+}
+
+func (x *Authorization) GetPolicies() []*AuthorizationPolicy {
+	if x != nil {
+		return x.Policies
+	}
+	return nil
+}
+
+type AuthorizationPolicy struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// namespace/name of the resource; with the rule's name it identifies the
+	// rule that decided in metrics, logs and `weft explain`.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// "Allow" or "Deny".
+	Action string `protobuf:"bytes,2,opt,name=action,proto3" json:"action,omitempty"`
+	// Log and count what this policy would deny without denying anything.
+	DryRun bool `protobuf:"varint,3,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	// The workload ports the policy applies to; empty: every port.
+	Ports []uint32 `protobuf:"varint,4,rep,packed,name=ports,proto3" json:"ports,omitempty"`
+	// The policy applies when any rule matches. A policy with no rules
+	// matches every request on its ports.
+	Rules         []*AuthorizationRule `protobuf:"bytes,5,rep,name=rules,proto3" json:"rules,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AuthorizationPolicy) Reset() {
+	*x = AuthorizationPolicy{}
+	mi := &file_weft_v1_proxy_config_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuthorizationPolicy) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuthorizationPolicy) ProtoMessage() {}
+
+func (x *AuthorizationPolicy) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_v1_proxy_config_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuthorizationPolicy.ProtoReflect.Descriptor instead.
+func (*AuthorizationPolicy) Descriptor() ([]byte, []int) {
+	return file_weft_v1_proxy_config_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *AuthorizationPolicy) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *AuthorizationPolicy) GetAction() string {
+	if x != nil {
+		return x.Action
+	}
+	return ""
+}
+
+func (x *AuthorizationPolicy) GetDryRun() bool {
+	if x != nil {
+		return x.DryRun
+	}
+	return false
+}
+
+func (x *AuthorizationPolicy) GetPorts() []uint32 {
+	if x != nil {
+		return x.Ports
+	}
+	return nil
+}
+
+func (x *AuthorizationPolicy) GetRules() []*AuthorizationRule {
+	if x != nil {
+		return x.Rules
+	}
+	return nil
+}
+
+// A rule matches when every condition that is set matches; the entries of a
+// list are alternatives.
+type AuthorizationRule struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	From          *AuthorizationSource   `protobuf:"bytes,2,opt,name=from,proto3" json:"from,omitempty"`
+	To            *AuthorizationTarget   `protobuf:"bytes,3,opt,name=to,proto3" json:"to,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AuthorizationRule) Reset() {
+	*x = AuthorizationRule{}
+	mi := &file_weft_v1_proxy_config_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuthorizationRule) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuthorizationRule) ProtoMessage() {}
+
+func (x *AuthorizationRule) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_v1_proxy_config_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuthorizationRule.ProtoReflect.Descriptor instead.
+func (*AuthorizationRule) Descriptor() ([]byte, []int) {
+	return file_weft_v1_proxy_config_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *AuthorizationRule) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *AuthorizationRule) GetFrom() *AuthorizationSource {
+	if x != nil {
+		return x.From
+	}
+	return nil
+}
+
+func (x *AuthorizationRule) GetTo() *AuthorizationTarget {
+	if x != nil {
+		return x.To
+	}
+	return nil
+}
+
+type AuthorizationSource struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Exact SPIFFE IDs of callers.
+	Identities []string `protobuf:"bytes,1,rep,name=identities,proto3" json:"identities,omitempty"`
+	// Namespaces of callers (from their SPIFFE IDs, /ns/<namespace>/...).
+	Namespaces []string `protobuf:"bytes,2,rep,name=namespaces,proto3" json:"namespaces,omitempty"`
+	// Trust domains of callers.
+	TrustDomains []string `protobuf:"bytes,3,rep,name=trust_domains,json=trustDomains,proto3" json:"trust_domains,omitempty"`
+	// "" (any caller), "authenticated" (an mTLS peer) or "unauthenticated"
+	// (a plaintext client).
+	Authentication string `protobuf:"bytes,4,opt,name=authentication,proto3" json:"authentication,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *AuthorizationSource) Reset() {
+	*x = AuthorizationSource{}
+	mi := &file_weft_v1_proxy_config_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuthorizationSource) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuthorizationSource) ProtoMessage() {}
+
+func (x *AuthorizationSource) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_v1_proxy_config_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuthorizationSource.ProtoReflect.Descriptor instead.
+func (*AuthorizationSource) Descriptor() ([]byte, []int) {
+	return file_weft_v1_proxy_config_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *AuthorizationSource) GetIdentities() []string {
+	if x != nil {
+		return x.Identities
+	}
+	return nil
+}
+
+func (x *AuthorizationSource) GetNamespaces() []string {
+	if x != nil {
+		return x.Namespaces
+	}
+	return nil
+}
+
+func (x *AuthorizationSource) GetTrustDomains() []string {
+	if x != nil {
+		return x.TrustDomains
+	}
+	return nil
+}
+
+func (x *AuthorizationSource) GetAuthentication() string {
+	if x != nil {
+		return x.Authentication
+	}
+	return ""
+}
+
+type AuthorizationTarget struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// HTTP methods, e.g. GET.
+	Methods []string     `protobuf:"bytes,1,rep,name=methods,proto3" json:"methods,omitempty"`
+	Paths   []*PathMatch `protobuf:"bytes,2,rep,name=paths,proto3" json:"paths,omitempty"`
+	// Every header listed must match.
+	Headers []*ValueMatch `protobuf:"bytes,3,rep,name=headers,proto3" json:"headers,omitempty"`
+	// gRPC services and methods; alternatives.
+	Grpc          []*GRPCMethodMatch `protobuf:"bytes,4,rep,name=grpc,proto3" json:"grpc,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AuthorizationTarget) Reset() {
+	*x = AuthorizationTarget{}
+	mi := &file_weft_v1_proxy_config_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuthorizationTarget) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuthorizationTarget) ProtoMessage() {}
+
+func (x *AuthorizationTarget) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_v1_proxy_config_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuthorizationTarget.ProtoReflect.Descriptor instead.
+func (*AuthorizationTarget) Descriptor() ([]byte, []int) {
+	return file_weft_v1_proxy_config_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *AuthorizationTarget) GetMethods() []string {
+	if x != nil {
+		return x.Methods
+	}
+	return nil
+}
+
+func (x *AuthorizationTarget) GetPaths() []*PathMatch {
+	if x != nil {
+		return x.Paths
+	}
+	return nil
+}
+
+func (x *AuthorizationTarget) GetHeaders() []*ValueMatch {
+	if x != nil {
+		return x.Headers
+	}
+	return nil
+}
+
+func (x *AuthorizationTarget) GetGrpc() []*GRPCMethodMatch {
+	if x != nil {
+		return x.Grpc
+	}
+	return nil
+}
+
 type InboundPort struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The port clients address (the workload's service port).
@@ -350,14 +714,17 @@ type InboundPort struct {
 	Protocol string `protobuf:"bytes,3,opt,name=protocol,proto3" json:"protocol,omitempty"`
 	// Do not handle this port at all: connections to it are refused by the
 	// proxy (the capture rules should not redirect it either).
-	Skip          bool `protobuf:"varint,4,opt,name=skip,proto3" json:"skip,omitempty"`
+	Skip bool `protobuf:"varint,4,opt,name=skip,proto3" json:"skip,omitempty"`
+	// mTLS mode of this port: "" (inbound.require_mtls decides), "strict"
+	// (plaintext refused) or "permissive" (mTLS and plaintext accepted).
+	Mtls          string `protobuf:"bytes,5,opt,name=mtls,proto3" json:"mtls,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *InboundPort) Reset() {
 	*x = InboundPort{}
-	mi := &file_weft_v1_proxy_config_proto_msgTypes[4]
+	mi := &file_weft_v1_proxy_config_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -369,7 +736,7 @@ func (x *InboundPort) String() string {
 func (*InboundPort) ProtoMessage() {}
 
 func (x *InboundPort) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_v1_proxy_config_proto_msgTypes[4]
+	mi := &file_weft_v1_proxy_config_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -382,7 +749,7 @@ func (x *InboundPort) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InboundPort.ProtoReflect.Descriptor instead.
 func (*InboundPort) Descriptor() ([]byte, []int) {
-	return file_weft_v1_proxy_config_proto_rawDescGZIP(), []int{4}
+	return file_weft_v1_proxy_config_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *InboundPort) GetPort() uint32 {
@@ -413,6 +780,13 @@ func (x *InboundPort) GetSkip() bool {
 	return false
 }
 
+func (x *InboundPort) GetMtls() string {
+	if x != nil {
+		return x.Mtls
+	}
+	return ""
+}
+
 type Outbound struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Address of the transparent outbound listener, where the capture rules
@@ -428,7 +802,7 @@ type Outbound struct {
 
 func (x *Outbound) Reset() {
 	*x = Outbound{}
-	mi := &file_weft_v1_proxy_config_proto_msgTypes[5]
+	mi := &file_weft_v1_proxy_config_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -440,7 +814,7 @@ func (x *Outbound) String() string {
 func (*Outbound) ProtoMessage() {}
 
 func (x *Outbound) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_v1_proxy_config_proto_msgTypes[5]
+	mi := &file_weft_v1_proxy_config_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -453,7 +827,7 @@ func (x *Outbound) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Outbound.ProtoReflect.Descriptor instead.
 func (*Outbound) Descriptor() ([]byte, []int) {
-	return file_weft_v1_proxy_config_proto_rawDescGZIP(), []int{5}
+	return file_weft_v1_proxy_config_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Outbound) GetTransparentAddress() string {
@@ -484,7 +858,7 @@ type ExplicitListener struct {
 
 func (x *ExplicitListener) Reset() {
 	*x = ExplicitListener{}
-	mi := &file_weft_v1_proxy_config_proto_msgTypes[6]
+	mi := &file_weft_v1_proxy_config_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -496,7 +870,7 @@ func (x *ExplicitListener) String() string {
 func (*ExplicitListener) ProtoMessage() {}
 
 func (x *ExplicitListener) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_v1_proxy_config_proto_msgTypes[6]
+	mi := &file_weft_v1_proxy_config_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -509,7 +883,7 @@ func (x *ExplicitListener) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExplicitListener.ProtoReflect.Descriptor instead.
 func (*ExplicitListener) Descriptor() ([]byte, []int) {
-	return file_weft_v1_proxy_config_proto_rawDescGZIP(), []int{6}
+	return file_weft_v1_proxy_config_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ExplicitListener) GetAddress() string {
@@ -559,7 +933,7 @@ type Service struct {
 
 func (x *Service) Reset() {
 	*x = Service{}
-	mi := &file_weft_v1_proxy_config_proto_msgTypes[7]
+	mi := &file_weft_v1_proxy_config_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -571,7 +945,7 @@ func (x *Service) String() string {
 func (*Service) ProtoMessage() {}
 
 func (x *Service) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_v1_proxy_config_proto_msgTypes[7]
+	mi := &file_weft_v1_proxy_config_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -584,7 +958,7 @@ func (x *Service) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Service.ProtoReflect.Descriptor instead.
 func (*Service) Descriptor() ([]byte, []int) {
-	return file_weft_v1_proxy_config_proto_rawDescGZIP(), []int{7}
+	return file_weft_v1_proxy_config_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Service) GetName() string {
@@ -672,7 +1046,7 @@ type RouteRule struct {
 
 func (x *RouteRule) Reset() {
 	*x = RouteRule{}
-	mi := &file_weft_v1_proxy_config_proto_msgTypes[8]
+	mi := &file_weft_v1_proxy_config_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -684,7 +1058,7 @@ func (x *RouteRule) String() string {
 func (*RouteRule) ProtoMessage() {}
 
 func (x *RouteRule) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_v1_proxy_config_proto_msgTypes[8]
+	mi := &file_weft_v1_proxy_config_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -697,7 +1071,7 @@ func (x *RouteRule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RouteRule.ProtoReflect.Descriptor instead.
 func (*RouteRule) Descriptor() ([]byte, []int) {
-	return file_weft_v1_proxy_config_proto_rawDescGZIP(), []int{8}
+	return file_weft_v1_proxy_config_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *RouteRule) GetRoute() string {
@@ -799,7 +1173,7 @@ type RouteMatch struct {
 
 func (x *RouteMatch) Reset() {
 	*x = RouteMatch{}
-	mi := &file_weft_v1_proxy_config_proto_msgTypes[9]
+	mi := &file_weft_v1_proxy_config_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -811,7 +1185,7 @@ func (x *RouteMatch) String() string {
 func (*RouteMatch) ProtoMessage() {}
 
 func (x *RouteMatch) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_v1_proxy_config_proto_msgTypes[9]
+	mi := &file_weft_v1_proxy_config_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -824,7 +1198,7 @@ func (x *RouteMatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RouteMatch.ProtoReflect.Descriptor instead.
 func (*RouteMatch) Descriptor() ([]byte, []int) {
-	return file_weft_v1_proxy_config_proto_rawDescGZIP(), []int{9}
+	return file_weft_v1_proxy_config_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *RouteMatch) GetPath() *PathMatch {
@@ -873,7 +1247,7 @@ type PathMatch struct {
 
 func (x *PathMatch) Reset() {
 	*x = PathMatch{}
-	mi := &file_weft_v1_proxy_config_proto_msgTypes[10]
+	mi := &file_weft_v1_proxy_config_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -885,7 +1259,7 @@ func (x *PathMatch) String() string {
 func (*PathMatch) ProtoMessage() {}
 
 func (x *PathMatch) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_v1_proxy_config_proto_msgTypes[10]
+	mi := &file_weft_v1_proxy_config_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -898,7 +1272,7 @@ func (x *PathMatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PathMatch.ProtoReflect.Descriptor instead.
 func (*PathMatch) Descriptor() ([]byte, []int) {
-	return file_weft_v1_proxy_config_proto_rawDescGZIP(), []int{10}
+	return file_weft_v1_proxy_config_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *PathMatch) GetType() string {
@@ -927,7 +1301,7 @@ type ValueMatch struct {
 
 func (x *ValueMatch) Reset() {
 	*x = ValueMatch{}
-	mi := &file_weft_v1_proxy_config_proto_msgTypes[11]
+	mi := &file_weft_v1_proxy_config_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -939,7 +1313,7 @@ func (x *ValueMatch) String() string {
 func (*ValueMatch) ProtoMessage() {}
 
 func (x *ValueMatch) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_v1_proxy_config_proto_msgTypes[11]
+	mi := &file_weft_v1_proxy_config_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -952,7 +1326,7 @@ func (x *ValueMatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValueMatch.ProtoReflect.Descriptor instead.
 func (*ValueMatch) Descriptor() ([]byte, []int) {
-	return file_weft_v1_proxy_config_proto_rawDescGZIP(), []int{11}
+	return file_weft_v1_proxy_config_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ValueMatch) GetType() string {
@@ -988,7 +1362,7 @@ type GRPCMethodMatch struct {
 
 func (x *GRPCMethodMatch) Reset() {
 	*x = GRPCMethodMatch{}
-	mi := &file_weft_v1_proxy_config_proto_msgTypes[12]
+	mi := &file_weft_v1_proxy_config_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1000,7 +1374,7 @@ func (x *GRPCMethodMatch) String() string {
 func (*GRPCMethodMatch) ProtoMessage() {}
 
 func (x *GRPCMethodMatch) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_v1_proxy_config_proto_msgTypes[12]
+	mi := &file_weft_v1_proxy_config_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1013,7 +1387,7 @@ func (x *GRPCMethodMatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GRPCMethodMatch.ProtoReflect.Descriptor instead.
 func (*GRPCMethodMatch) Descriptor() ([]byte, []int) {
-	return file_weft_v1_proxy_config_proto_rawDescGZIP(), []int{12}
+	return file_weft_v1_proxy_config_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *GRPCMethodMatch) GetType() string {
@@ -1049,7 +1423,7 @@ type RouteFilters struct {
 
 func (x *RouteFilters) Reset() {
 	*x = RouteFilters{}
-	mi := &file_weft_v1_proxy_config_proto_msgTypes[13]
+	mi := &file_weft_v1_proxy_config_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1061,7 +1435,7 @@ func (x *RouteFilters) String() string {
 func (*RouteFilters) ProtoMessage() {}
 
 func (x *RouteFilters) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_v1_proxy_config_proto_msgTypes[13]
+	mi := &file_weft_v1_proxy_config_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1074,7 +1448,7 @@ func (x *RouteFilters) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RouteFilters.ProtoReflect.Descriptor instead.
 func (*RouteFilters) Descriptor() ([]byte, []int) {
-	return file_weft_v1_proxy_config_proto_rawDescGZIP(), []int{13}
+	return file_weft_v1_proxy_config_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *RouteFilters) GetRequestHeaders() *HeaderModifier {
@@ -1116,7 +1490,7 @@ type HeaderModifier struct {
 
 func (x *HeaderModifier) Reset() {
 	*x = HeaderModifier{}
-	mi := &file_weft_v1_proxy_config_proto_msgTypes[14]
+	mi := &file_weft_v1_proxy_config_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1128,7 +1502,7 @@ func (x *HeaderModifier) String() string {
 func (*HeaderModifier) ProtoMessage() {}
 
 func (x *HeaderModifier) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_v1_proxy_config_proto_msgTypes[14]
+	mi := &file_weft_v1_proxy_config_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1141,7 +1515,7 @@ func (x *HeaderModifier) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeaderModifier.ProtoReflect.Descriptor instead.
 func (*HeaderModifier) Descriptor() ([]byte, []int) {
-	return file_weft_v1_proxy_config_proto_rawDescGZIP(), []int{14}
+	return file_weft_v1_proxy_config_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *HeaderModifier) GetSet() []*Header {
@@ -1175,7 +1549,7 @@ type Header struct {
 
 func (x *Header) Reset() {
 	*x = Header{}
-	mi := &file_weft_v1_proxy_config_proto_msgTypes[15]
+	mi := &file_weft_v1_proxy_config_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1187,7 +1561,7 @@ func (x *Header) String() string {
 func (*Header) ProtoMessage() {}
 
 func (x *Header) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_v1_proxy_config_proto_msgTypes[15]
+	mi := &file_weft_v1_proxy_config_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1200,7 +1574,7 @@ func (x *Header) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Header.ProtoReflect.Descriptor instead.
 func (*Header) Descriptor() ([]byte, []int) {
-	return file_weft_v1_proxy_config_proto_rawDescGZIP(), []int{15}
+	return file_weft_v1_proxy_config_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *Header) GetName() string {
@@ -1231,7 +1605,7 @@ type Redirect struct {
 
 func (x *Redirect) Reset() {
 	*x = Redirect{}
-	mi := &file_weft_v1_proxy_config_proto_msgTypes[16]
+	mi := &file_weft_v1_proxy_config_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1243,7 +1617,7 @@ func (x *Redirect) String() string {
 func (*Redirect) ProtoMessage() {}
 
 func (x *Redirect) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_v1_proxy_config_proto_msgTypes[16]
+	mi := &file_weft_v1_proxy_config_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1256,7 +1630,7 @@ func (x *Redirect) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Redirect.ProtoReflect.Descriptor instead.
 func (*Redirect) Descriptor() ([]byte, []int) {
-	return file_weft_v1_proxy_config_proto_rawDescGZIP(), []int{16}
+	return file_weft_v1_proxy_config_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *Redirect) GetScheme() string {
@@ -1305,7 +1679,7 @@ type PathModifier struct {
 
 func (x *PathModifier) Reset() {
 	*x = PathModifier{}
-	mi := &file_weft_v1_proxy_config_proto_msgTypes[17]
+	mi := &file_weft_v1_proxy_config_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1317,7 +1691,7 @@ func (x *PathModifier) String() string {
 func (*PathModifier) ProtoMessage() {}
 
 func (x *PathModifier) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_v1_proxy_config_proto_msgTypes[17]
+	mi := &file_weft_v1_proxy_config_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1330,7 +1704,7 @@ func (x *PathModifier) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PathModifier.ProtoReflect.Descriptor instead.
 func (*PathModifier) Descriptor() ([]byte, []int) {
-	return file_weft_v1_proxy_config_proto_rawDescGZIP(), []int{17}
+	return file_weft_v1_proxy_config_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *PathModifier) GetType() string {
@@ -1357,7 +1731,7 @@ type Rewrite struct {
 
 func (x *Rewrite) Reset() {
 	*x = Rewrite{}
-	mi := &file_weft_v1_proxy_config_proto_msgTypes[18]
+	mi := &file_weft_v1_proxy_config_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1369,7 +1743,7 @@ func (x *Rewrite) String() string {
 func (*Rewrite) ProtoMessage() {}
 
 func (x *Rewrite) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_v1_proxy_config_proto_msgTypes[18]
+	mi := &file_weft_v1_proxy_config_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1382,7 +1756,7 @@ func (x *Rewrite) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Rewrite.ProtoReflect.Descriptor instead.
 func (*Rewrite) Descriptor() ([]byte, []int) {
-	return file_weft_v1_proxy_config_proto_rawDescGZIP(), []int{18}
+	return file_weft_v1_proxy_config_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *Rewrite) GetHostname() string {
@@ -1414,7 +1788,7 @@ type RouteBackend struct {
 
 func (x *RouteBackend) Reset() {
 	*x = RouteBackend{}
-	mi := &file_weft_v1_proxy_config_proto_msgTypes[19]
+	mi := &file_weft_v1_proxy_config_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1426,7 +1800,7 @@ func (x *RouteBackend) String() string {
 func (*RouteBackend) ProtoMessage() {}
 
 func (x *RouteBackend) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_v1_proxy_config_proto_msgTypes[19]
+	mi := &file_weft_v1_proxy_config_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1439,7 +1813,7 @@ func (x *RouteBackend) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RouteBackend.ProtoReflect.Descriptor instead.
 func (*RouteBackend) Descriptor() ([]byte, []int) {
-	return file_weft_v1_proxy_config_proto_rawDescGZIP(), []int{19}
+	return file_weft_v1_proxy_config_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *RouteBackend) GetService() string {
@@ -1489,7 +1863,7 @@ type RouteTimeouts struct {
 
 func (x *RouteTimeouts) Reset() {
 	*x = RouteTimeouts{}
-	mi := &file_weft_v1_proxy_config_proto_msgTypes[20]
+	mi := &file_weft_v1_proxy_config_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1501,7 +1875,7 @@ func (x *RouteTimeouts) String() string {
 func (*RouteTimeouts) ProtoMessage() {}
 
 func (x *RouteTimeouts) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_v1_proxy_config_proto_msgTypes[20]
+	mi := &file_weft_v1_proxy_config_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1514,7 +1888,7 @@ func (x *RouteTimeouts) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RouteTimeouts.ProtoReflect.Descriptor instead.
 func (*RouteTimeouts) Descriptor() ([]byte, []int) {
-	return file_weft_v1_proxy_config_proto_rawDescGZIP(), []int{20}
+	return file_weft_v1_proxy_config_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *RouteTimeouts) GetRequest() *durationpb.Duration {
@@ -1556,7 +1930,7 @@ type RetryPolicy struct {
 
 func (x *RetryPolicy) Reset() {
 	*x = RetryPolicy{}
-	mi := &file_weft_v1_proxy_config_proto_msgTypes[21]
+	mi := &file_weft_v1_proxy_config_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1568,7 +1942,7 @@ func (x *RetryPolicy) String() string {
 func (*RetryPolicy) ProtoMessage() {}
 
 func (x *RetryPolicy) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_v1_proxy_config_proto_msgTypes[21]
+	mi := &file_weft_v1_proxy_config_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1581,7 +1955,7 @@ func (x *RetryPolicy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RetryPolicy.ProtoReflect.Descriptor instead.
 func (*RetryPolicy) Descriptor() ([]byte, []int) {
-	return file_weft_v1_proxy_config_proto_rawDescGZIP(), []int{21}
+	return file_weft_v1_proxy_config_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *RetryPolicy) GetMaxRetries() uint32 {
@@ -1661,7 +2035,7 @@ type RetryBudget struct {
 
 func (x *RetryBudget) Reset() {
 	*x = RetryBudget{}
-	mi := &file_weft_v1_proxy_config_proto_msgTypes[22]
+	mi := &file_weft_v1_proxy_config_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1673,7 +2047,7 @@ func (x *RetryBudget) String() string {
 func (*RetryBudget) ProtoMessage() {}
 
 func (x *RetryBudget) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_v1_proxy_config_proto_msgTypes[22]
+	mi := &file_weft_v1_proxy_config_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1686,7 +2060,7 @@ func (x *RetryBudget) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RetryBudget.ProtoReflect.Descriptor instead.
 func (*RetryBudget) Descriptor() ([]byte, []int) {
-	return file_weft_v1_proxy_config_proto_rawDescGZIP(), []int{22}
+	return file_weft_v1_proxy_config_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *RetryBudget) GetRetryRatio() float64 {
@@ -1726,7 +2100,7 @@ type CircuitBreaker struct {
 
 func (x *CircuitBreaker) Reset() {
 	*x = CircuitBreaker{}
-	mi := &file_weft_v1_proxy_config_proto_msgTypes[23]
+	mi := &file_weft_v1_proxy_config_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1738,7 +2112,7 @@ func (x *CircuitBreaker) String() string {
 func (*CircuitBreaker) ProtoMessage() {}
 
 func (x *CircuitBreaker) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_v1_proxy_config_proto_msgTypes[23]
+	mi := &file_weft_v1_proxy_config_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1751,7 +2125,7 @@ func (x *CircuitBreaker) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CircuitBreaker.ProtoReflect.Descriptor instead.
 func (*CircuitBreaker) Descriptor() ([]byte, []int) {
-	return file_weft_v1_proxy_config_proto_rawDescGZIP(), []int{23}
+	return file_weft_v1_proxy_config_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *CircuitBreaker) GetMaxRequests() uint32 {
@@ -1809,7 +2183,7 @@ type OutlierDetection struct {
 
 func (x *OutlierDetection) Reset() {
 	*x = OutlierDetection{}
-	mi := &file_weft_v1_proxy_config_proto_msgTypes[24]
+	mi := &file_weft_v1_proxy_config_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1821,7 +2195,7 @@ func (x *OutlierDetection) String() string {
 func (*OutlierDetection) ProtoMessage() {}
 
 func (x *OutlierDetection) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_v1_proxy_config_proto_msgTypes[24]
+	mi := &file_weft_v1_proxy_config_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1834,7 +2208,7 @@ func (x *OutlierDetection) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OutlierDetection.ProtoReflect.Descriptor instead.
 func (*OutlierDetection) Descriptor() ([]byte, []int) {
-	return file_weft_v1_proxy_config_proto_rawDescGZIP(), []int{24}
+	return file_weft_v1_proxy_config_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *OutlierDetection) GetConsecutiveFailures() uint32 {
@@ -1899,7 +2273,7 @@ type AdaptiveConcurrency struct {
 
 func (x *AdaptiveConcurrency) Reset() {
 	*x = AdaptiveConcurrency{}
-	mi := &file_weft_v1_proxy_config_proto_msgTypes[25]
+	mi := &file_weft_v1_proxy_config_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1911,7 +2285,7 @@ func (x *AdaptiveConcurrency) String() string {
 func (*AdaptiveConcurrency) ProtoMessage() {}
 
 func (x *AdaptiveConcurrency) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_v1_proxy_config_proto_msgTypes[25]
+	mi := &file_weft_v1_proxy_config_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1924,7 +2298,7 @@ func (x *AdaptiveConcurrency) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AdaptiveConcurrency.ProtoReflect.Descriptor instead.
 func (*AdaptiveConcurrency) Descriptor() ([]byte, []int) {
-	return file_weft_v1_proxy_config_proto_rawDescGZIP(), []int{25}
+	return file_weft_v1_proxy_config_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *AdaptiveConcurrency) GetEnabled() bool {
@@ -1968,7 +2342,7 @@ type RateLimit struct {
 
 func (x *RateLimit) Reset() {
 	*x = RateLimit{}
-	mi := &file_weft_v1_proxy_config_proto_msgTypes[26]
+	mi := &file_weft_v1_proxy_config_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1980,7 +2354,7 @@ func (x *RateLimit) String() string {
 func (*RateLimit) ProtoMessage() {}
 
 func (x *RateLimit) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_v1_proxy_config_proto_msgTypes[26]
+	mi := &file_weft_v1_proxy_config_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1993,7 +2367,7 @@ func (x *RateLimit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RateLimit.ProtoReflect.Descriptor instead.
 func (*RateLimit) Descriptor() ([]byte, []int) {
-	return file_weft_v1_proxy_config_proto_rawDescGZIP(), []int{26}
+	return file_weft_v1_proxy_config_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *RateLimit) GetRequestsPerSecond() float64 {
@@ -2037,7 +2411,7 @@ type Fault struct {
 
 func (x *Fault) Reset() {
 	*x = Fault{}
-	mi := &file_weft_v1_proxy_config_proto_msgTypes[27]
+	mi := &file_weft_v1_proxy_config_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2049,7 +2423,7 @@ func (x *Fault) String() string {
 func (*Fault) ProtoMessage() {}
 
 func (x *Fault) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_v1_proxy_config_proto_msgTypes[27]
+	mi := &file_weft_v1_proxy_config_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2062,7 +2436,7 @@ func (x *Fault) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Fault.ProtoReflect.Descriptor instead.
 func (*Fault) Descriptor() ([]byte, []int) {
-	return file_weft_v1_proxy_config_proto_rawDescGZIP(), []int{27}
+	return file_weft_v1_proxy_config_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *Fault) GetDelayPercent() float64 {
@@ -2112,7 +2486,7 @@ type MirrorPolicy struct {
 
 func (x *MirrorPolicy) Reset() {
 	*x = MirrorPolicy{}
-	mi := &file_weft_v1_proxy_config_proto_msgTypes[28]
+	mi := &file_weft_v1_proxy_config_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2124,7 +2498,7 @@ func (x *MirrorPolicy) String() string {
 func (*MirrorPolicy) ProtoMessage() {}
 
 func (x *MirrorPolicy) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_v1_proxy_config_proto_msgTypes[28]
+	mi := &file_weft_v1_proxy_config_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2137,7 +2511,7 @@ func (x *MirrorPolicy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MirrorPolicy.ProtoReflect.Descriptor instead.
 func (*MirrorPolicy) Descriptor() ([]byte, []int) {
-	return file_weft_v1_proxy_config_proto_rawDescGZIP(), []int{28}
+	return file_weft_v1_proxy_config_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *MirrorPolicy) GetService() string {
@@ -2173,7 +2547,7 @@ type Endpoint struct {
 
 func (x *Endpoint) Reset() {
 	*x = Endpoint{}
-	mi := &file_weft_v1_proxy_config_proto_msgTypes[29]
+	mi := &file_weft_v1_proxy_config_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2185,7 +2559,7 @@ func (x *Endpoint) String() string {
 func (*Endpoint) ProtoMessage() {}
 
 func (x *Endpoint) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_v1_proxy_config_proto_msgTypes[29]
+	mi := &file_weft_v1_proxy_config_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2198,7 +2572,7 @@ func (x *Endpoint) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Endpoint.ProtoReflect.Descriptor instead.
 func (*Endpoint) Descriptor() ([]byte, []int) {
-	return file_weft_v1_proxy_config_proto_rawDescGZIP(), []int{29}
+	return file_weft_v1_proxy_config_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *Endpoint) GetAddress() string {
@@ -2250,7 +2624,7 @@ type LoadBalancer struct {
 
 func (x *LoadBalancer) Reset() {
 	*x = LoadBalancer{}
-	mi := &file_weft_v1_proxy_config_proto_msgTypes[30]
+	mi := &file_weft_v1_proxy_config_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2262,7 +2636,7 @@ func (x *LoadBalancer) String() string {
 func (*LoadBalancer) ProtoMessage() {}
 
 func (x *LoadBalancer) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_v1_proxy_config_proto_msgTypes[30]
+	mi := &file_weft_v1_proxy_config_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2275,7 +2649,7 @@ func (x *LoadBalancer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoadBalancer.ProtoReflect.Descriptor instead.
 func (*LoadBalancer) Descriptor() ([]byte, []int) {
-	return file_weft_v1_proxy_config_proto_rawDescGZIP(), []int{30}
+	return file_weft_v1_proxy_config_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *LoadBalancer) GetPolicy() string {
@@ -2311,7 +2685,7 @@ type HashOn struct {
 
 func (x *HashOn) Reset() {
 	*x = HashOn{}
-	mi := &file_weft_v1_proxy_config_proto_msgTypes[31]
+	mi := &file_weft_v1_proxy_config_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2323,7 +2697,7 @@ func (x *HashOn) String() string {
 func (*HashOn) ProtoMessage() {}
 
 func (x *HashOn) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_v1_proxy_config_proto_msgTypes[31]
+	mi := &file_weft_v1_proxy_config_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2336,7 +2710,7 @@ func (x *HashOn) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HashOn.ProtoReflect.Descriptor instead.
 func (*HashOn) Descriptor() ([]byte, []int) {
-	return file_weft_v1_proxy_config_proto_rawDescGZIP(), []int{31}
+	return file_weft_v1_proxy_config_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *HashOn) GetHeader() string {
@@ -2375,7 +2749,7 @@ type ConnectionPool struct {
 
 func (x *ConnectionPool) Reset() {
 	*x = ConnectionPool{}
-	mi := &file_weft_v1_proxy_config_proto_msgTypes[32]
+	mi := &file_weft_v1_proxy_config_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2387,7 +2761,7 @@ func (x *ConnectionPool) String() string {
 func (*ConnectionPool) ProtoMessage() {}
 
 func (x *ConnectionPool) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_v1_proxy_config_proto_msgTypes[32]
+	mi := &file_weft_v1_proxy_config_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2400,7 +2774,7 @@ func (x *ConnectionPool) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConnectionPool.ProtoReflect.Descriptor instead.
 func (*ConnectionPool) Descriptor() ([]byte, []int) {
-	return file_weft_v1_proxy_config_proto_rawDescGZIP(), []int{32}
+	return file_weft_v1_proxy_config_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ConnectionPool) GetMaxConnections() uint32 {
@@ -2439,7 +2813,7 @@ type Detection struct {
 
 func (x *Detection) Reset() {
 	*x = Detection{}
-	mi := &file_weft_v1_proxy_config_proto_msgTypes[33]
+	mi := &file_weft_v1_proxy_config_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2451,7 +2825,7 @@ func (x *Detection) String() string {
 func (*Detection) ProtoMessage() {}
 
 func (x *Detection) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_v1_proxy_config_proto_msgTypes[33]
+	mi := &file_weft_v1_proxy_config_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2464,7 +2838,7 @@ func (x *Detection) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Detection.ProtoReflect.Descriptor instead.
 func (*Detection) Descriptor() ([]byte, []int) {
-	return file_weft_v1_proxy_config_proto_rawDescGZIP(), []int{33}
+	return file_weft_v1_proxy_config_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *Detection) GetTimeout() *durationpb.Duration {
@@ -2501,7 +2875,7 @@ type Timeouts struct {
 
 func (x *Timeouts) Reset() {
 	*x = Timeouts{}
-	mi := &file_weft_v1_proxy_config_proto_msgTypes[34]
+	mi := &file_weft_v1_proxy_config_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2513,7 +2887,7 @@ func (x *Timeouts) String() string {
 func (*Timeouts) ProtoMessage() {}
 
 func (x *Timeouts) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_v1_proxy_config_proto_msgTypes[34]
+	mi := &file_weft_v1_proxy_config_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2526,7 +2900,7 @@ func (x *Timeouts) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Timeouts.ProtoReflect.Descriptor instead.
 func (*Timeouts) Descriptor() ([]byte, []int) {
-	return file_weft_v1_proxy_config_proto_rawDescGZIP(), []int{34}
+	return file_weft_v1_proxy_config_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *Timeouts) GetConnect() *durationpb.Duration {
@@ -2587,17 +2961,46 @@ const file_weft_v1_proxy_config_proto_rawDesc = "" +
 	"\bkey_file\x18\x02 \x01(\tR\akeyFile\x12*\n" +
 	"\x11trust_bundle_file\x18\x03 \x01(\tR\x0ftrustBundleFile\"!\n" +
 	"\x05Admin\x12\x18\n" +
-	"\aaddress\x18\x01 \x01(\tR\aaddress\"\x8d\x01\n" +
+	"\aaddress\x18\x01 \x01(\tR\aaddress\"\xcb\x01\n" +
 	"\aInbound\x12\x18\n" +
 	"\aaddress\x18\x01 \x01(\tR\aaddress\x12\x19\n" +
 	"\bapp_host\x18\x02 \x01(\tR\aappHost\x12*\n" +
 	"\x05ports\x18\x03 \x03(\v2\x14.weft.v1.InboundPortR\x05ports\x12!\n" +
-	"\frequire_mtls\x18\x04 \x01(\bR\vrequireMtls\"l\n" +
+	"\frequire_mtls\x18\x04 \x01(\bR\vrequireMtls\x12<\n" +
+	"\rauthorization\x18\x05 \x01(\v2\x16.weft.v1.AuthorizationR\rauthorization\"p\n" +
+	"\rAuthorization\x12%\n" +
+	"\x0edefault_policy\x18\x01 \x01(\tR\rdefaultPolicy\x128\n" +
+	"\bpolicies\x18\x02 \x03(\v2\x1c.weft.v1.AuthorizationPolicyR\bpolicies\"\xa2\x01\n" +
+	"\x13AuthorizationPolicy\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
+	"\x06action\x18\x02 \x01(\tR\x06action\x12\x17\n" +
+	"\adry_run\x18\x03 \x01(\bR\x06dryRun\x12\x14\n" +
+	"\x05ports\x18\x04 \x03(\rR\x05ports\x120\n" +
+	"\x05rules\x18\x05 \x03(\v2\x1a.weft.v1.AuthorizationRuleR\x05rules\"\x87\x01\n" +
+	"\x11AuthorizationRule\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x120\n" +
+	"\x04from\x18\x02 \x01(\v2\x1c.weft.v1.AuthorizationSourceR\x04from\x12,\n" +
+	"\x02to\x18\x03 \x01(\v2\x1c.weft.v1.AuthorizationTargetR\x02to\"\xa2\x01\n" +
+	"\x13AuthorizationSource\x12\x1e\n" +
+	"\n" +
+	"identities\x18\x01 \x03(\tR\n" +
+	"identities\x12\x1e\n" +
+	"\n" +
+	"namespaces\x18\x02 \x03(\tR\n" +
+	"namespaces\x12#\n" +
+	"\rtrust_domains\x18\x03 \x03(\tR\ftrustDomains\x12&\n" +
+	"\x0eauthentication\x18\x04 \x01(\tR\x0eauthentication\"\xb6\x01\n" +
+	"\x13AuthorizationTarget\x12\x18\n" +
+	"\amethods\x18\x01 \x03(\tR\amethods\x12(\n" +
+	"\x05paths\x18\x02 \x03(\v2\x12.weft.v1.PathMatchR\x05paths\x12-\n" +
+	"\aheaders\x18\x03 \x03(\v2\x13.weft.v1.ValueMatchR\aheaders\x12,\n" +
+	"\x04grpc\x18\x04 \x03(\v2\x18.weft.v1.GRPCMethodMatchR\x04grpc\"\x80\x01\n" +
 	"\vInboundPort\x12\x12\n" +
 	"\x04port\x18\x01 \x01(\rR\x04port\x12\x19\n" +
 	"\bapp_port\x18\x02 \x01(\rR\aappPort\x12\x1a\n" +
 	"\bprotocol\x18\x03 \x01(\tR\bprotocol\x12\x12\n" +
-	"\x04skip\x18\x04 \x01(\bR\x04skip\"r\n" +
+	"\x04skip\x18\x04 \x01(\bR\x04skip\x12\x12\n" +
+	"\x04mtls\x18\x05 \x01(\tR\x04mtls\"r\n" +
 	"\bOutbound\x12/\n" +
 	"\x13transparent_address\x18\x01 \x01(\tR\x12transparentAddress\x125\n" +
 	"\bexplicit\x18\x02 \x03(\v2\x19.weft.v1.ExplicitListenerR\bexplicit\"b\n" +
@@ -2775,107 +3178,120 @@ func file_weft_v1_proxy_config_proto_rawDescGZIP() []byte {
 	return file_weft_v1_proxy_config_proto_rawDescData
 }
 
-var file_weft_v1_proxy_config_proto_msgTypes = make([]protoimpl.MessageInfo, 35)
+var file_weft_v1_proxy_config_proto_msgTypes = make([]protoimpl.MessageInfo, 40)
 var file_weft_v1_proxy_config_proto_goTypes = []any{
 	(*ProxyConfig)(nil),         // 0: weft.v1.ProxyConfig
 	(*TLS)(nil),                 // 1: weft.v1.TLS
 	(*Admin)(nil),               // 2: weft.v1.Admin
 	(*Inbound)(nil),             // 3: weft.v1.Inbound
-	(*InboundPort)(nil),         // 4: weft.v1.InboundPort
-	(*Outbound)(nil),            // 5: weft.v1.Outbound
-	(*ExplicitListener)(nil),    // 6: weft.v1.ExplicitListener
-	(*Service)(nil),             // 7: weft.v1.Service
-	(*RouteRule)(nil),           // 8: weft.v1.RouteRule
-	(*RouteMatch)(nil),          // 9: weft.v1.RouteMatch
-	(*PathMatch)(nil),           // 10: weft.v1.PathMatch
-	(*ValueMatch)(nil),          // 11: weft.v1.ValueMatch
-	(*GRPCMethodMatch)(nil),     // 12: weft.v1.GRPCMethodMatch
-	(*RouteFilters)(nil),        // 13: weft.v1.RouteFilters
-	(*HeaderModifier)(nil),      // 14: weft.v1.HeaderModifier
-	(*Header)(nil),              // 15: weft.v1.Header
-	(*Redirect)(nil),            // 16: weft.v1.Redirect
-	(*PathModifier)(nil),        // 17: weft.v1.PathModifier
-	(*Rewrite)(nil),             // 18: weft.v1.Rewrite
-	(*RouteBackend)(nil),        // 19: weft.v1.RouteBackend
-	(*RouteTimeouts)(nil),       // 20: weft.v1.RouteTimeouts
-	(*RetryPolicy)(nil),         // 21: weft.v1.RetryPolicy
-	(*RetryBudget)(nil),         // 22: weft.v1.RetryBudget
-	(*CircuitBreaker)(nil),      // 23: weft.v1.CircuitBreaker
-	(*OutlierDetection)(nil),    // 24: weft.v1.OutlierDetection
-	(*AdaptiveConcurrency)(nil), // 25: weft.v1.AdaptiveConcurrency
-	(*RateLimit)(nil),           // 26: weft.v1.RateLimit
-	(*Fault)(nil),               // 27: weft.v1.Fault
-	(*MirrorPolicy)(nil),        // 28: weft.v1.MirrorPolicy
-	(*Endpoint)(nil),            // 29: weft.v1.Endpoint
-	(*LoadBalancer)(nil),        // 30: weft.v1.LoadBalancer
-	(*HashOn)(nil),              // 31: weft.v1.HashOn
-	(*ConnectionPool)(nil),      // 32: weft.v1.ConnectionPool
-	(*Detection)(nil),           // 33: weft.v1.Detection
-	(*Timeouts)(nil),            // 34: weft.v1.Timeouts
-	(*durationpb.Duration)(nil), // 35: google.protobuf.Duration
+	(*Authorization)(nil),       // 4: weft.v1.Authorization
+	(*AuthorizationPolicy)(nil), // 5: weft.v1.AuthorizationPolicy
+	(*AuthorizationRule)(nil),   // 6: weft.v1.AuthorizationRule
+	(*AuthorizationSource)(nil), // 7: weft.v1.AuthorizationSource
+	(*AuthorizationTarget)(nil), // 8: weft.v1.AuthorizationTarget
+	(*InboundPort)(nil),         // 9: weft.v1.InboundPort
+	(*Outbound)(nil),            // 10: weft.v1.Outbound
+	(*ExplicitListener)(nil),    // 11: weft.v1.ExplicitListener
+	(*Service)(nil),             // 12: weft.v1.Service
+	(*RouteRule)(nil),           // 13: weft.v1.RouteRule
+	(*RouteMatch)(nil),          // 14: weft.v1.RouteMatch
+	(*PathMatch)(nil),           // 15: weft.v1.PathMatch
+	(*ValueMatch)(nil),          // 16: weft.v1.ValueMatch
+	(*GRPCMethodMatch)(nil),     // 17: weft.v1.GRPCMethodMatch
+	(*RouteFilters)(nil),        // 18: weft.v1.RouteFilters
+	(*HeaderModifier)(nil),      // 19: weft.v1.HeaderModifier
+	(*Header)(nil),              // 20: weft.v1.Header
+	(*Redirect)(nil),            // 21: weft.v1.Redirect
+	(*PathModifier)(nil),        // 22: weft.v1.PathModifier
+	(*Rewrite)(nil),             // 23: weft.v1.Rewrite
+	(*RouteBackend)(nil),        // 24: weft.v1.RouteBackend
+	(*RouteTimeouts)(nil),       // 25: weft.v1.RouteTimeouts
+	(*RetryPolicy)(nil),         // 26: weft.v1.RetryPolicy
+	(*RetryBudget)(nil),         // 27: weft.v1.RetryBudget
+	(*CircuitBreaker)(nil),      // 28: weft.v1.CircuitBreaker
+	(*OutlierDetection)(nil),    // 29: weft.v1.OutlierDetection
+	(*AdaptiveConcurrency)(nil), // 30: weft.v1.AdaptiveConcurrency
+	(*RateLimit)(nil),           // 31: weft.v1.RateLimit
+	(*Fault)(nil),               // 32: weft.v1.Fault
+	(*MirrorPolicy)(nil),        // 33: weft.v1.MirrorPolicy
+	(*Endpoint)(nil),            // 34: weft.v1.Endpoint
+	(*LoadBalancer)(nil),        // 35: weft.v1.LoadBalancer
+	(*HashOn)(nil),              // 36: weft.v1.HashOn
+	(*ConnectionPool)(nil),      // 37: weft.v1.ConnectionPool
+	(*Detection)(nil),           // 38: weft.v1.Detection
+	(*Timeouts)(nil),            // 39: weft.v1.Timeouts
+	(*durationpb.Duration)(nil), // 40: google.protobuf.Duration
 }
 var file_weft_v1_proxy_config_proto_depIdxs = []int32{
 	1,  // 0: weft.v1.ProxyConfig.tls:type_name -> weft.v1.TLS
 	2,  // 1: weft.v1.ProxyConfig.admin:type_name -> weft.v1.Admin
 	3,  // 2: weft.v1.ProxyConfig.inbound:type_name -> weft.v1.Inbound
-	5,  // 3: weft.v1.ProxyConfig.outbound:type_name -> weft.v1.Outbound
-	7,  // 4: weft.v1.ProxyConfig.services:type_name -> weft.v1.Service
-	33, // 5: weft.v1.ProxyConfig.detection:type_name -> weft.v1.Detection
-	34, // 6: weft.v1.ProxyConfig.timeouts:type_name -> weft.v1.Timeouts
-	4,  // 7: weft.v1.Inbound.ports:type_name -> weft.v1.InboundPort
-	6,  // 8: weft.v1.Outbound.explicit:type_name -> weft.v1.ExplicitListener
-	29, // 9: weft.v1.Service.endpoints:type_name -> weft.v1.Endpoint
-	30, // 10: weft.v1.Service.load_balancer:type_name -> weft.v1.LoadBalancer
-	8,  // 11: weft.v1.Service.routes:type_name -> weft.v1.RouteRule
-	22, // 12: weft.v1.Service.retry_budget:type_name -> weft.v1.RetryBudget
-	23, // 13: weft.v1.Service.circuit_breaker:type_name -> weft.v1.CircuitBreaker
-	9,  // 14: weft.v1.RouteRule.matches:type_name -> weft.v1.RouteMatch
-	13, // 15: weft.v1.RouteRule.filters:type_name -> weft.v1.RouteFilters
-	19, // 16: weft.v1.RouteRule.backends:type_name -> weft.v1.RouteBackend
-	20, // 17: weft.v1.RouteRule.timeouts:type_name -> weft.v1.RouteTimeouts
-	21, // 18: weft.v1.RouteRule.retry:type_name -> weft.v1.RetryPolicy
-	26, // 19: weft.v1.RouteRule.rate_limit:type_name -> weft.v1.RateLimit
-	27, // 20: weft.v1.RouteRule.fault:type_name -> weft.v1.Fault
-	28, // 21: weft.v1.RouteRule.mirrors:type_name -> weft.v1.MirrorPolicy
-	10, // 22: weft.v1.RouteMatch.path:type_name -> weft.v1.PathMatch
-	11, // 23: weft.v1.RouteMatch.headers:type_name -> weft.v1.ValueMatch
-	11, // 24: weft.v1.RouteMatch.query_params:type_name -> weft.v1.ValueMatch
-	12, // 25: weft.v1.RouteMatch.grpc:type_name -> weft.v1.GRPCMethodMatch
-	14, // 26: weft.v1.RouteFilters.request_headers:type_name -> weft.v1.HeaderModifier
-	14, // 27: weft.v1.RouteFilters.response_headers:type_name -> weft.v1.HeaderModifier
-	16, // 28: weft.v1.RouteFilters.redirect:type_name -> weft.v1.Redirect
-	18, // 29: weft.v1.RouteFilters.rewrite:type_name -> weft.v1.Rewrite
-	15, // 30: weft.v1.HeaderModifier.set:type_name -> weft.v1.Header
-	15, // 31: weft.v1.HeaderModifier.add:type_name -> weft.v1.Header
-	17, // 32: weft.v1.Redirect.path:type_name -> weft.v1.PathModifier
-	17, // 33: weft.v1.Rewrite.path:type_name -> weft.v1.PathModifier
-	14, // 34: weft.v1.RouteBackend.request_headers:type_name -> weft.v1.HeaderModifier
-	14, // 35: weft.v1.RouteBackend.response_headers:type_name -> weft.v1.HeaderModifier
-	35, // 36: weft.v1.RouteTimeouts.request:type_name -> google.protobuf.Duration
-	35, // 37: weft.v1.RouteTimeouts.backend_request:type_name -> google.protobuf.Duration
-	35, // 38: weft.v1.RetryPolicy.backoff_base:type_name -> google.protobuf.Duration
-	35, // 39: weft.v1.RetryPolicy.backoff_max:type_name -> google.protobuf.Duration
-	35, // 40: weft.v1.RetryBudget.ttl:type_name -> google.protobuf.Duration
-	35, // 41: weft.v1.CircuitBreaker.pending_timeout:type_name -> google.protobuf.Duration
-	24, // 42: weft.v1.CircuitBreaker.outlier_detection:type_name -> weft.v1.OutlierDetection
-	25, // 43: weft.v1.CircuitBreaker.adaptive_concurrency:type_name -> weft.v1.AdaptiveConcurrency
-	35, // 44: weft.v1.OutlierDetection.interval:type_name -> google.protobuf.Duration
-	35, // 45: weft.v1.OutlierDetection.base_ejection_time:type_name -> google.protobuf.Duration
-	35, // 46: weft.v1.Fault.delay:type_name -> google.protobuf.Duration
-	31, // 47: weft.v1.LoadBalancer.hash_on:type_name -> weft.v1.HashOn
-	32, // 48: weft.v1.LoadBalancer.connection_pool:type_name -> weft.v1.ConnectionPool
-	35, // 49: weft.v1.ConnectionPool.idle_timeout:type_name -> google.protobuf.Duration
-	35, // 50: weft.v1.Detection.timeout:type_name -> google.protobuf.Duration
-	35, // 51: weft.v1.Timeouts.connect:type_name -> google.protobuf.Duration
-	35, // 52: weft.v1.Timeouts.header_read:type_name -> google.protobuf.Duration
-	35, // 53: weft.v1.Timeouts.http_idle:type_name -> google.protobuf.Duration
-	35, // 54: weft.v1.Timeouts.tcp_idle:type_name -> google.protobuf.Duration
-	35, // 55: weft.v1.Timeouts.drain:type_name -> google.protobuf.Duration
-	56, // [56:56] is the sub-list for method output_type
-	56, // [56:56] is the sub-list for method input_type
-	56, // [56:56] is the sub-list for extension type_name
-	56, // [56:56] is the sub-list for extension extendee
-	0,  // [0:56] is the sub-list for field type_name
+	10, // 3: weft.v1.ProxyConfig.outbound:type_name -> weft.v1.Outbound
+	12, // 4: weft.v1.ProxyConfig.services:type_name -> weft.v1.Service
+	38, // 5: weft.v1.ProxyConfig.detection:type_name -> weft.v1.Detection
+	39, // 6: weft.v1.ProxyConfig.timeouts:type_name -> weft.v1.Timeouts
+	9,  // 7: weft.v1.Inbound.ports:type_name -> weft.v1.InboundPort
+	4,  // 8: weft.v1.Inbound.authorization:type_name -> weft.v1.Authorization
+	5,  // 9: weft.v1.Authorization.policies:type_name -> weft.v1.AuthorizationPolicy
+	6,  // 10: weft.v1.AuthorizationPolicy.rules:type_name -> weft.v1.AuthorizationRule
+	7,  // 11: weft.v1.AuthorizationRule.from:type_name -> weft.v1.AuthorizationSource
+	8,  // 12: weft.v1.AuthorizationRule.to:type_name -> weft.v1.AuthorizationTarget
+	15, // 13: weft.v1.AuthorizationTarget.paths:type_name -> weft.v1.PathMatch
+	16, // 14: weft.v1.AuthorizationTarget.headers:type_name -> weft.v1.ValueMatch
+	17, // 15: weft.v1.AuthorizationTarget.grpc:type_name -> weft.v1.GRPCMethodMatch
+	11, // 16: weft.v1.Outbound.explicit:type_name -> weft.v1.ExplicitListener
+	34, // 17: weft.v1.Service.endpoints:type_name -> weft.v1.Endpoint
+	35, // 18: weft.v1.Service.load_balancer:type_name -> weft.v1.LoadBalancer
+	13, // 19: weft.v1.Service.routes:type_name -> weft.v1.RouteRule
+	27, // 20: weft.v1.Service.retry_budget:type_name -> weft.v1.RetryBudget
+	28, // 21: weft.v1.Service.circuit_breaker:type_name -> weft.v1.CircuitBreaker
+	14, // 22: weft.v1.RouteRule.matches:type_name -> weft.v1.RouteMatch
+	18, // 23: weft.v1.RouteRule.filters:type_name -> weft.v1.RouteFilters
+	24, // 24: weft.v1.RouteRule.backends:type_name -> weft.v1.RouteBackend
+	25, // 25: weft.v1.RouteRule.timeouts:type_name -> weft.v1.RouteTimeouts
+	26, // 26: weft.v1.RouteRule.retry:type_name -> weft.v1.RetryPolicy
+	31, // 27: weft.v1.RouteRule.rate_limit:type_name -> weft.v1.RateLimit
+	32, // 28: weft.v1.RouteRule.fault:type_name -> weft.v1.Fault
+	33, // 29: weft.v1.RouteRule.mirrors:type_name -> weft.v1.MirrorPolicy
+	15, // 30: weft.v1.RouteMatch.path:type_name -> weft.v1.PathMatch
+	16, // 31: weft.v1.RouteMatch.headers:type_name -> weft.v1.ValueMatch
+	16, // 32: weft.v1.RouteMatch.query_params:type_name -> weft.v1.ValueMatch
+	17, // 33: weft.v1.RouteMatch.grpc:type_name -> weft.v1.GRPCMethodMatch
+	19, // 34: weft.v1.RouteFilters.request_headers:type_name -> weft.v1.HeaderModifier
+	19, // 35: weft.v1.RouteFilters.response_headers:type_name -> weft.v1.HeaderModifier
+	21, // 36: weft.v1.RouteFilters.redirect:type_name -> weft.v1.Redirect
+	23, // 37: weft.v1.RouteFilters.rewrite:type_name -> weft.v1.Rewrite
+	20, // 38: weft.v1.HeaderModifier.set:type_name -> weft.v1.Header
+	20, // 39: weft.v1.HeaderModifier.add:type_name -> weft.v1.Header
+	22, // 40: weft.v1.Redirect.path:type_name -> weft.v1.PathModifier
+	22, // 41: weft.v1.Rewrite.path:type_name -> weft.v1.PathModifier
+	19, // 42: weft.v1.RouteBackend.request_headers:type_name -> weft.v1.HeaderModifier
+	19, // 43: weft.v1.RouteBackend.response_headers:type_name -> weft.v1.HeaderModifier
+	40, // 44: weft.v1.RouteTimeouts.request:type_name -> google.protobuf.Duration
+	40, // 45: weft.v1.RouteTimeouts.backend_request:type_name -> google.protobuf.Duration
+	40, // 46: weft.v1.RetryPolicy.backoff_base:type_name -> google.protobuf.Duration
+	40, // 47: weft.v1.RetryPolicy.backoff_max:type_name -> google.protobuf.Duration
+	40, // 48: weft.v1.RetryBudget.ttl:type_name -> google.protobuf.Duration
+	40, // 49: weft.v1.CircuitBreaker.pending_timeout:type_name -> google.protobuf.Duration
+	29, // 50: weft.v1.CircuitBreaker.outlier_detection:type_name -> weft.v1.OutlierDetection
+	30, // 51: weft.v1.CircuitBreaker.adaptive_concurrency:type_name -> weft.v1.AdaptiveConcurrency
+	40, // 52: weft.v1.OutlierDetection.interval:type_name -> google.protobuf.Duration
+	40, // 53: weft.v1.OutlierDetection.base_ejection_time:type_name -> google.protobuf.Duration
+	40, // 54: weft.v1.Fault.delay:type_name -> google.protobuf.Duration
+	36, // 55: weft.v1.LoadBalancer.hash_on:type_name -> weft.v1.HashOn
+	37, // 56: weft.v1.LoadBalancer.connection_pool:type_name -> weft.v1.ConnectionPool
+	40, // 57: weft.v1.ConnectionPool.idle_timeout:type_name -> google.protobuf.Duration
+	40, // 58: weft.v1.Detection.timeout:type_name -> google.protobuf.Duration
+	40, // 59: weft.v1.Timeouts.connect:type_name -> google.protobuf.Duration
+	40, // 60: weft.v1.Timeouts.header_read:type_name -> google.protobuf.Duration
+	40, // 61: weft.v1.Timeouts.http_idle:type_name -> google.protobuf.Duration
+	40, // 62: weft.v1.Timeouts.tcp_idle:type_name -> google.protobuf.Duration
+	40, // 63: weft.v1.Timeouts.drain:type_name -> google.protobuf.Duration
+	64, // [64:64] is the sub-list for method output_type
+	64, // [64:64] is the sub-list for method input_type
+	64, // [64:64] is the sub-list for extension type_name
+	64, // [64:64] is the sub-list for extension extendee
+	0,  // [0:64] is the sub-list for field type_name
 }
 
 func init() { file_weft_v1_proxy_config_proto_init() }
@@ -2889,7 +3305,7 @@ func file_weft_v1_proxy_config_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_weft_v1_proxy_config_proto_rawDesc), len(file_weft_v1_proxy_config_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   35,
+			NumMessages:   40,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

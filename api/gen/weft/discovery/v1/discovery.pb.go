@@ -28,8 +28,8 @@ const (
 
 type Node struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The proxy's SPIFFE ID (from its certificate once issuance exists; until
-	// then as configured).
+	// The proxy's SPIFFE ID, as in its certificate. Over mTLS the control
+	// plane answers only a proxy whose client certificate carries this ID.
 	Identity string `protobuf:"bytes,1,opt,name=identity,proto3" json:"identity,omitempty"`
 	// A unique name of this proxy instance, e.g. the pod name.
 	Id string `protobuf:"bytes,2,opt,name=id,proto3" json:"id,omitempty"`
@@ -228,9 +228,18 @@ type DiscoveryResponse struct {
 	Nonce string `protobuf:"bytes,2,opt,name=nonce,proto3" json:"nonce,omitempty"`
 	// The whole config for this proxy. (Incremental updates carry only what
 	// changed: see incremental.)
-	Config        *v1.ProxyConfig `protobuf:"bytes,3,opt,name=config,proto3" json:"config,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Config *v1.ProxyConfig `protobuf:"bytes,3,opt,name=config,proto3" json:"config,omitempty"`
+	// The mesh's current trust anchors (root certificates, DER), when the
+	// control plane issues identities. The proxy replaces its trust bundle
+	// with them at once, so an anchor rolled in is trusted by every proxy
+	// before any certificate chains to it.
+	TrustAnchors [][]byte `protobuf:"bytes,4,rep,name=trust_anchors,json=trustAnchors,proto3" json:"trust_anchors,omitempty"`
+	// SHA-256 fingerprint (hex) of the current issuer certificate. A proxy
+	// whose certificate was signed by another issuer renews it now, with
+	// jitter: that is how an issuer or anchor rotation re-issues the mesh.
+	IssuerFingerprint string `protobuf:"bytes,5,opt,name=issuer_fingerprint,json=issuerFingerprint,proto3" json:"issuer_fingerprint,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *DiscoveryResponse) Reset() {
@@ -284,6 +293,20 @@ func (x *DiscoveryResponse) GetConfig() *v1.ProxyConfig {
 	return nil
 }
 
+func (x *DiscoveryResponse) GetTrustAnchors() [][]byte {
+	if x != nil {
+		return x.TrustAnchors
+	}
+	return nil
+}
+
+func (x *DiscoveryResponse) GetIssuerFingerprint() string {
+	if x != nil {
+		return x.IssuerFingerprint
+	}
+	return ""
+}
+
 var File_weft_discovery_v1_discovery_proto protoreflect.FileDescriptor
 
 const file_weft_discovery_v1_discovery_proto_rawDesc = "" +
@@ -303,11 +326,13 @@ const file_weft_discovery_v1_discovery_proto_rawDesc = "" +
 	"\aversion\x18\x02 \x01(\tR\aversion\x12%\n" +
 	"\x0eresponse_nonce\x18\x03 \x01(\tR\rresponseNonce\x12!\n" +
 	"\ferror_detail\x18\x04 \x01(\tR\verrorDetail\x12%\n" +
-	"\x0ewatch_services\x18\x05 \x03(\tR\rwatchServices\"q\n" +
+	"\x0ewatch_services\x18\x05 \x03(\tR\rwatchServices\"\xc5\x01\n" +
 	"\x11DiscoveryResponse\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\tR\aversion\x12\x14\n" +
 	"\x05nonce\x18\x02 \x01(\tR\x05nonce\x12,\n" +
-	"\x06config\x18\x03 \x01(\v2\x14.weft.v1.ProxyConfigR\x06config2d\n" +
+	"\x06config\x18\x03 \x01(\v2\x14.weft.v1.ProxyConfigR\x06config\x12#\n" +
+	"\rtrust_anchors\x18\x04 \x03(\fR\ftrustAnchors\x12-\n" +
+	"\x12issuer_fingerprint\x18\x05 \x01(\tR\x11issuerFingerprint2d\n" +
 	"\tDiscovery\x12W\n" +
 	"\x06Stream\x12#.weft.discovery.v1.DiscoveryRequest\x1a$.weft.discovery.v1.DiscoveryResponse(\x010\x01BAZ?github.com/weft-mesh/weft/api/gen/weft/discovery/v1;discoveryv1b\x06proto3"
 
