@@ -11,8 +11,14 @@ import (
 
 // Clock is a clock that moves only when told to. Safe for concurrent use.
 type Clock struct {
-	mu sync.Mutex
-	t  time.Time
+	mu      sync.Mutex
+	t       time.Time
+	waiters []waiter
+}
+
+type waiter struct {
+	at time.Time
+	c  chan time.Time
 }
 
 // New returns a clock at 2026-01-01T00:00:00Z.
@@ -32,4 +38,35 @@ func (c *Clock) Advance(d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.t = c.t.Add(d)
+	kept := c.waiters[:0]
+	for _, w := range c.waiters {
+		if w.at.After(c.t) {
+			kept = append(kept, w)
+			continue
+		}
+		w.c <- c.t
+	}
+	c.waiters = kept
+}
+
+// After is time.After on this clock: the channel receives once Advance has
+// moved the clock d past the time of the call (at once when d <= 0).
+func (c *Clock) After(d time.Duration) <-chan time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ch := make(chan time.Time, 1)
+	if d <= 0 {
+		ch <- c.t
+		return ch
+	}
+	c.waiters = append(c.waiters, waiter{at: c.t.Add(d), c: ch})
+	return ch
+}
+
+// Waiters returns how many After channels have not fired yet: a test can
+// wait for the code under test to be waiting before it advances the clock.
+func (c *Clock) Waiters() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.waiters)
 }

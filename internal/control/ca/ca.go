@@ -5,8 +5,10 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -45,46 +47,22 @@ type Options struct {
 	IssuerLifetime time.Duration
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
+
+	td spiffeid.TrustDomain // parsed TrustDomain
 }
 
-// Authority is a loaded, verified trust anchor and issuer. It is safe for
-// concurrent use; it is immutable after LoadOrCreate.
-type Authority struct {
-	dir       string
-	td        spiffeid.TrustDomain
-	anchors   []*x509.Certificate // anchors[0] is the current anchor
-	issuer    *x509.Certificate
-	issuerKey crypto.Signer
-	now       func() time.Time
-}
-
-// Expiry is when one certificate of the authority stops being valid.
-type Expiry struct {
-	// What names the certificate: "trust anchor" or "issuer".
-	What string
-	// File is the file that holds it.
-	File string
-	// Subject is the certificate's subject.
-	Subject string
-	// NotAfter is the end of its validity.
-	NotAfter time.Time
-}
-
-// LoadOrCreate loads the trust anchor and issuer from dir, or generates them
-// when none of the files exist (see the package documentation). dir is
-// created with mode 0700 if needed. Loaded material is verified: the issuer
-// must be a CA certificate signed by an anchor, both must be currently valid
-// and of Options.TrustDomain, and the keys must match the certificates.
-func LoadOrCreate(dir string, o Options) (*Authority, error) {
+// withDefaults checks o and fills in the defaults.
+func (o Options) withDefaults() (Options, error) {
 	if o.TrustDomain == "" {
-		return nil, errors.New("ca: no trust domain configured; set Options.TrustDomain, e.g. to \"weft.local\"")
+		return o, errors.New("ca: no trust domain configured; set Options.TrustDomain, e.g. to \"weft.local\"")
 	}
 	td, err := spiffeid.TrustDomainFromString(o.TrustDomain)
 	if err != nil {
-		return nil, fmt.Errorf("ca: trust domain %q: %w; use a lower-case DNS-like name such as \"weft.local\"", o.TrustDomain, err)
+		return o, fmt.Errorf("ca: trust domain %q: %w; use a lower-case DNS-like name such as \"weft.local\"", o.TrustDomain, err)
 	}
+	o.td = td
 	if o.AnchorLifetime < 0 || o.IssuerLifetime < 0 {
-		return nil, fmt.Errorf("ca: negative lifetime (anchor %v, issuer %v); use a positive duration or zero for the default", o.AnchorLifetime, o.IssuerLifetime)
+		return o, fmt.Errorf("ca: negative lifetime (anchor %v, issuer %v); use a positive duration or zero for the default", o.AnchorLifetime, o.IssuerLifetime)
 	}
 	if o.AnchorLifetime == 0 {
 		o.AnchorLifetime = DefaultAnchorLifetime
@@ -95,6 +73,50 @@ func LoadOrCreate(dir string, o Options) (*Authority, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	return o, nil
+}
+
+// Authority is a loaded, verified trust anchor and issuer. It is safe for
+// concurrent use; it is immutable after LoadOrCreate.
+type Authority struct {
+	dir       string
+	td        spiffeid.TrustDomain
+	anchors   []*x509.Certificate // the trusted anchors
+	signing   int                 // index in anchors of the one anchor.key belongs to
+	expired   []*x509.Certificate // expired anchors still in anchor.crt
+	issuer    *x509.Certificate
+	issuerKey crypto.Signer
+	now       func() time.Time
+}
+
+// Expiry is when one certificate of the authority stops being valid.
+type Expiry struct {
+	// What names the certificate: "trust anchor" or "issuer".
+	What string
+	// Note says more about its role or state, e.g. "current: signs new
+	// issuers"; may be empty.
+	Note string
+	// File is the file that holds it.
+	File string
+	// Subject is the certificate's subject.
+	Subject string
+	// Fingerprint is the hex SHA-256 of the certificate.
+	Fingerprint string
+	// NotAfter is the end of its validity.
+	NotAfter time.Time
+}
+
+// LoadOrCreate loads the trust anchor and issuer from dir, or generates them
+// when none of the files exist (see the package documentation). dir is
+// created with mode 0700 if needed. Loaded material is verified: the issuer
+// must be a CA certificate signed by an anchor, both must be currently valid
+// and of Options.TrustDomain, and the keys must match the certificates.
+func LoadOrCreate(dir string, o Options) (*Authority, error) {
+	o, err := o.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	td := o.td
 	if err := ensureDir(dir); err != nil {
 		return nil, err
 	}
@@ -128,45 +150,14 @@ func LoadOrCreate(dir string, o Options) (*Authority, error) {
 // generate writes a new anchor and issuer into dir.
 func generate(dir string, td spiffeid.TrustDomain, o Options) error {
 	now := o.Now()
-	tdURL := td.ID().URL()
-
-	anchorKey, err := newKey()
+	anchor, anchorKey, err := newAnchor(td, now, o.AnchorLifetime)
 	if err != nil {
 		return err
 	}
-	anchorTmpl := &x509.Certificate{
-		Subject:               pkix.Name{Organization: []string{"weft"}, CommonName: "weft trust anchor " + td.Name()},
-		URIs:                  []*url.URL{tdURL},
-		NotBefore:             now.Add(-backdate),
-		NotAfter:              now.Add(o.AnchorLifetime),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
-	}
-	anchor, err := createCert(anchorTmpl, anchorTmpl, &anchorKey.PublicKey, anchorKey)
-	if err != nil {
-		return fmt.Errorf("ca: creating trust anchor: %w", err)
-	}
-
-	issuerKey, err := newKey()
+	issuer, issuerKey, err := newIssuer(td, anchor, anchorKey, now, o.IssuerLifetime)
 	if err != nil {
 		return err
 	}
-	issuerTmpl := &x509.Certificate{
-		Subject:               pkix.Name{Organization: []string{"weft"}, CommonName: "weft issuer " + td.Name()},
-		URIs:                  []*url.URL{tdURL},
-		NotBefore:             now.Add(-backdate),
-		NotAfter:              minTime(now.Add(o.IssuerLifetime), anchor.NotAfter),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		MaxPathLenZero:        true,
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
-	}
-	issuer, err := createCert(issuerTmpl, anchor, &issuerKey.PublicKey, anchorKey)
-	if err != nil {
-		return fmt.Errorf("ca: creating issuer: %w", err)
-	}
-
 	anchorKeyPEM, err := keyPEM(anchorKey)
 	if err != nil {
 		return err
@@ -194,18 +185,80 @@ func generate(dir string, td spiffeid.TrustDomain, o Options) error {
 	return nil
 }
 
+// newAnchor makes a self-signed trust anchor of td.
+func newAnchor(td spiffeid.TrustDomain, now time.Time, lifetime time.Duration) (*x509.Certificate, *ecdsa.PrivateKey, error) {
+	key, err := newKey()
+	if err != nil {
+		return nil, nil, err
+	}
+	tmpl := &x509.Certificate{
+		Subject:               pkix.Name{Organization: []string{"weft"}, CommonName: "weft trust anchor " + td.Name()},
+		URIs:                  []*url.URL{td.ID().URL()},
+		NotBefore:             now.Add(-backdate),
+		NotAfter:              now.Add(lifetime),
+		IsCA:                  true,
+		BasicConstraintsValid: true,
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
+	}
+	c, err := createCert(tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return nil, nil, fmt.Errorf("ca: creating trust anchor: %w", err)
+	}
+	return c, key, nil
+}
+
+// newIssuer makes an issuer of td signed by anchor, valid for lifetime but
+// never beyond the anchor.
+func newIssuer(td spiffeid.TrustDomain, anchor *x509.Certificate, anchorKey crypto.Signer, now time.Time, lifetime time.Duration) (*x509.Certificate, *ecdsa.PrivateKey, error) {
+	key, err := newKey()
+	if err != nil {
+		return nil, nil, err
+	}
+	tmpl := &x509.Certificate{
+		Subject:               pkix.Name{Organization: []string{"weft"}, CommonName: "weft issuer " + td.Name()},
+		URIs:                  []*url.URL{td.ID().URL()},
+		NotBefore:             now.Add(-backdate),
+		NotAfter:              minTime(now.Add(lifetime), anchor.NotAfter),
+		IsCA:                  true,
+		BasicConstraintsValid: true,
+		MaxPathLenZero:        true,
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
+	}
+	c, err := createCert(tmpl, anchor, &key.PublicKey, anchorKey)
+	if err != nil {
+		return nil, nil, fmt.Errorf("ca: creating issuer: %w", err)
+	}
+	return c, key, nil
+}
+
 // load reads and verifies the four files of dir.
 func load(dir string, td spiffeid.TrustDomain, nowFn func() time.Time) (*Authority, error) {
 	now := nowFn()
 	path := func(n string) string { return filepath.Join(dir, n) }
 
-	anchors, err := readCerts(path(AnchorCertFile))
+	if err := finishIssuerRotation(dir); err != nil {
+		return nil, err
+	}
+	all, err := readCerts(path(AnchorCertFile))
+	if err != nil {
+		return nil, err
+	}
+	// The anchor key belongs to one of the anchors, the one new issuers are
+	// signed with; it is only checked, never kept in memory.
+	signing, err := readAnchorKey(path(AnchorKeyFile), path(AnchorCertFile), all)
 	if err != nil {
 		return nil, err
 	}
 	pool := x509.NewCertPool()
-	for i, a := range anchors {
-		what := fmt.Sprintf("trust anchor %d of %d", i+1, len(anchors))
+	var anchors, expired []*x509.Certificate
+	for i, a := range all {
+		what := fmt.Sprintf("trust anchor %d of %d", i+1, len(all))
+		if i != signing && now.After(a.NotAfter) {
+			// An old anchor left in the bundle after a rotation: no longer
+			// trusted, reported by Expiries so that it gets removed.
+			expired = append(expired, a)
+			continue
+		}
 		if err := checkCA(path(AnchorCertFile), what, a, td, now); err != nil {
 			return nil, err
 		}
@@ -213,10 +266,10 @@ func load(dir string, td spiffeid.TrustDomain, nowFn func() time.Time) (*Authori
 			return nil, fmt.Errorf("ca: %s: %s is not self-signed: %w; it must hold root certificates only", path(AnchorCertFile), what, err)
 		}
 		pool.AddCert(a)
-	}
-	// The anchor key is only checked, never kept in memory.
-	if _, err := readKey(path(AnchorKeyFile), path(AnchorCertFile), anchors[0]); err != nil {
-		return nil, err
+		anchors = append(anchors, a)
+		if i == signing {
+			signing = len(anchors) - 1
+		}
 	}
 
 	issuers, err := readCerts(path(IssuerCertFile))
@@ -246,6 +299,8 @@ func load(dir string, td spiffeid.TrustDomain, nowFn func() time.Time) (*Authori
 		dir:       dir,
 		td:        td,
 		anchors:   anchors,
+		signing:   signing,
+		expired:   expired,
 		issuer:    issuer,
 		issuerKey: issuerKey,
 		now:       nowFn,
@@ -311,7 +366,7 @@ func readCerts(file string) ([]*x509.Certificate, error) {
 }
 
 // readKey reads a PEM private key (PKCS#8 or SEC1) and checks that it belongs
-// to cert, read from certFile.
+// to cert, read from certFile (when cert is not nil).
 func readKey(file, certFile string, cert *x509.Certificate) (crypto.Signer, error) {
 	b, err := os.ReadFile(file)
 	if err != nil {
@@ -341,10 +396,29 @@ func readKey(file, certFile string, cert *x509.Certificate) (crypto.Signer, erro
 		return nil, corrupted(fmt.Errorf("unsupported key type %T", key))
 	}
 	type equaler interface{ Equal(crypto.PublicKey) bool }
+	if cert == nil {
+		return signer, nil
+	}
 	if pub, ok := signer.Public().(equaler); !ok || !pub.Equal(cert.PublicKey) {
 		return nil, fmt.Errorf("ca: %s: the key does not belong to the certificate in %s; the files must come from the same CA: restore them together from one backup", file, certFile)
 	}
 	return signer, nil
+}
+
+// readAnchorKey reads the anchor key and returns the index of the anchor
+// in anchors it belongs to.
+func readAnchorKey(file, certFile string, anchors []*x509.Certificate) (int, error) {
+	key, err := readKey(file, certFile, nil)
+	if err != nil {
+		return 0, err
+	}
+	type equaler interface{ Equal(crypto.PublicKey) bool }
+	for i, a := range anchors {
+		if pub, ok := key.Public().(equaler); ok && pub.Equal(a.PublicKey) {
+			return i, nil
+		}
+	}
+	return 0, fmt.Errorf("ca: %s: the key belongs to none of the %d trust anchors in %s; the files must come from the same CA: restore them together from one backup", file, len(anchors), certFile)
 }
 
 func newKey() (*ecdsa.PrivateKey, error) {
@@ -401,17 +475,40 @@ func (a *Authority) BundlePEM() []byte {
 	return b
 }
 
-// Anchor returns the current trust anchor. It must not be modified.
-func (a *Authority) Anchor() *x509.Certificate { return a.anchors[0] }
+// Anchor returns the current trust anchor, the one that signs new issuers.
+// It must not be modified.
+func (a *Authority) Anchor() *x509.Certificate { return a.anchors[a.signing] }
+
+// Anchors returns every trusted anchor, the trust bundle. It must not be
+// modified.
+func (a *Authority) Anchors() []*x509.Certificate { return a.anchors }
+
+// IssuerFingerprint returns the hex SHA-256 of the issuer certificate.
+func (a *Authority) IssuerFingerprint() string { return Fingerprint(a.issuer) }
+
+// Fingerprint returns the hex SHA-256 of a certificate's DER, the name the
+// CLI uses for anchors and issuers.
+func Fingerprint(c *x509.Certificate) string {
+	sum := sha256.Sum256(c.Raw)
+	return hex.EncodeToString(sum[:])
+}
 
 // Issuer returns the issuer certificate. It must not be modified.
 func (a *Authority) Issuer() *x509.Certificate { return a.issuer }
 
-// Expiries returns the trust anchor(s) and the issuer with their NotAfter.
+// Expiries returns the trust anchor(s) and the issuer with their NotAfter,
+// including expired anchors still in the anchor file.
 func (a *Authority) Expiries() []Expiry {
 	var out []Expiry
-	for _, c := range a.anchors {
-		out = append(out, Expiry{What: "trust anchor", File: filepath.Join(a.dir, AnchorCertFile), Subject: c.Subject.String(), NotAfter: c.NotAfter})
+	for i, c := range a.anchors {
+		note := ""
+		if i == a.signing {
+			note = "current: signs new issuers"
+		}
+		out = append(out, Expiry{What: "trust anchor", Note: note, File: filepath.Join(a.dir, AnchorCertFile), Subject: c.Subject.String(), Fingerprint: Fingerprint(c), NotAfter: c.NotAfter})
 	}
-	return append(out, Expiry{What: "issuer", File: filepath.Join(a.dir, IssuerCertFile), Subject: a.issuer.Subject.String(), NotAfter: a.issuer.NotAfter})
+	for _, c := range a.expired {
+		out = append(out, Expiry{What: "trust anchor", Note: "expired, no longer trusted: remove it", File: filepath.Join(a.dir, AnchorCertFile), Subject: c.Subject.String(), Fingerprint: Fingerprint(c), NotAfter: c.NotAfter})
+	}
+	return append(out, Expiry{What: "issuer", File: filepath.Join(a.dir, IssuerCertFile), Subject: a.issuer.Subject.String(), Fingerprint: a.IssuerFingerprint(), NotAfter: a.issuer.NotAfter})
 }

@@ -31,20 +31,39 @@ const BundleFileName = "bundle.crt"
 // clientAuth. It is valid from a minute ago (not before the issuer) for
 // lifetime, capped at the issuer's NotAfter.
 func (a *Authority) Sign(csrDER []byte, id spiffeid.ID, lifetime time.Duration) (chainPEM []byte, err error) {
-	csr, err := x509.ParseCertificateRequest(csrDER)
+	leaf, err := a.SignCSR(csrDER, id, lifetime)
 	if err != nil {
-		return nil, fmt.Errorf("ca: parsing certificate request for %s: %w; send a DER PKCS#10 CSR", id, err)
+		return nil, err
 	}
-	if err := csr.CheckSignature(); err != nil {
-		return nil, fmt.Errorf("ca: certificate request for %s: signature does not verify: %w; the CSR must be signed by the key it requests a certificate for", id, err)
-	}
-	if err := checkPublicKey(csr.PublicKey); err != nil {
+	return append(certPEM(leaf), certPEM(a.issuer)...), nil
+}
+
+// SignCSR is Sign returning the leaf certificate alone; the chain to send
+// is the leaf followed by Issuer().
+func (a *Authority) SignCSR(csrDER []byte, id spiffeid.ID, lifetime time.Duration) (*x509.Certificate, error) {
+	csr, err := CheckCSR(csrDER)
+	if err != nil {
 		return nil, fmt.Errorf("ca: certificate request for %s: %w", id, err)
 	}
 	return a.sign(csr.PublicKey, id, lifetime)
 }
 
-func (a *Authority) sign(pub any, id spiffeid.ID, lifetime time.Duration) ([]byte, error) {
+// CheckCSR parses a DER PKCS#10 request and checks its signature and key.
+func CheckCSR(csrDER []byte) (*x509.CertificateRequest, error) {
+	csr, err := x509.ParseCertificateRequest(csrDER)
+	if err != nil {
+		return nil, fmt.Errorf("parsing certificate request: %w; send a DER PKCS#10 CSR", err)
+	}
+	if err := csr.CheckSignature(); err != nil {
+		return nil, fmt.Errorf("signature does not verify: %w; the CSR must be signed by the key it requests a certificate for", err)
+	}
+	if err := checkPublicKey(csr.PublicKey); err != nil {
+		return nil, err
+	}
+	return csr, nil
+}
+
+func (a *Authority) sign(pub any, id spiffeid.ID, lifetime time.Duration) (*x509.Certificate, error) {
 	switch {
 	case id.IsZero():
 		return nil, errors.New("ca: no SPIFFE ID given for the certificate; pass the workload's ID")
@@ -76,7 +95,7 @@ func (a *Authority) sign(pub any, id spiffeid.ID, lifetime time.Duration) ([]byt
 	if err != nil {
 		return nil, fmt.Errorf("ca: signing certificate for %s: %w", id, err)
 	}
-	return append(certPEM(leaf), certPEM(a.issuer)...), nil
+	return leaf, nil
 }
 
 // checkPublicKey refuses keys too weak for the mesh.

@@ -22,6 +22,52 @@ type Cache struct {
 	mu    sync.Mutex
 	snaps map[string]*snapshot
 	conns map[string]map[*conn]struct{} // by identity
+	trust *Trust
+}
+
+// Trust is the mesh-wide identity material every response carries: the
+// trust anchors and the fingerprint of the current issuer.
+type Trust struct {
+	// Anchors are the trust anchors, DER.
+	Anchors [][]byte
+	// IssuerFingerprint is the hex SHA-256 of the issuer certificate.
+	IssuerFingerprint string
+	version           string
+}
+
+// SetTrust makes t the trust material sent to every proxy; connected
+// proxies get it at once (with their current config). Setting the same
+// material again pushes nothing.
+func (c *Cache) SetTrust(t Trust) {
+	h := sha256.New()
+	for _, a := range t.Anchors {
+		h.Write(a)
+	}
+	h.Write([]byte{0})
+	h.Write([]byte(t.IssuerFingerprint))
+	t.version = hex.EncodeToString(h.Sum(nil))[:16]
+	t.Anchors = slices.Clone(t.Anchors)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.trust != nil && c.trust.version == t.version {
+		return
+	}
+	c.trust = &t
+	for _, ws := range c.conns {
+		for w := range ws {
+			select {
+			case w.notify <- struct{}{}:
+			default:
+			}
+		}
+	}
+}
+
+// currentTrust returns the trust material; nil when none was set.
+func (c *Cache) currentTrust() *Trust {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.trust
 }
 
 // ProxyStatus is what the control plane knows about one connected proxy

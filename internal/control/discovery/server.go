@@ -51,6 +51,11 @@ type Options struct {
 	// message, then with every later request's watch_services. It runs on
 	// the stream's receive path: keep it quick.
 	OnWatch func(node *discoveryv1.Node, services []string)
+	// Authenticate, when set, decides whether the caller of a stream may
+	// receive the config of node (e.g. the SPIFFE ID of its client
+	// certificate must be node.identity). Its error, a gRPC status, ends
+	// the stream before anything is sent.
+	Authenticate func(ctx context.Context, node *discoveryv1.Node) error
 }
 
 // Server serves the Discovery service from a Cache.
@@ -107,6 +112,12 @@ func (s *Server) stream(stream discoveryv1.Discovery_StreamServer) error {
 	}
 	node := proto.Clone(first.GetNode()).(*discoveryv1.Node)
 	log := s.log.With("identity", node.GetIdentity(), "node_id", node.GetId())
+	if s.o.Authenticate != nil {
+		if err := s.o.Authenticate(stream.Context(), node); err != nil {
+			log.Warn("proxy stream refused", "error", err)
+			return err
+		}
+	}
 
 	w := s.cache.connect(node, time.Now())
 	defer s.cache.disconnect(w)
@@ -168,8 +179,10 @@ func (s *Server) receive(stream discoveryv1.Discovery_StreamServer, w *conn, nod
 // send sends the current snapshot, then every later one, until ctx ends.
 func (s *Server) send(ctx context.Context, stream discoveryv1.Discovery_StreamServer, w *conn, log *slog.Logger) error {
 	var sent, withheld string // versions already sent / found invalid on this stream
+	var sentTrust *Trust
 	for {
-		if snap := s.cache.snapshot(w.identity); snap != nil && snap.version != sent && snap.version != withheld {
+		trust := s.cache.currentTrust()
+		if snap := s.cache.snapshot(w.identity); snap != nil && (snap.version != sent || trust != sentTrust) && snap.version != withheld {
 			if err := s.check(snap); err != nil {
 				withheld = snap.version
 				s.cache.withheld(w, snap.version, err)
@@ -178,10 +191,14 @@ func (s *Server) send(ctx context.Context, stream discoveryv1.Discovery_StreamSe
 				nonce := strconv.FormatUint(s.nonces.Add(1), 36)
 				s.cache.sending(w, snap.version, nonce)
 				resp := &discoveryv1.DiscoveryResponse{Version: snap.version, Nonce: nonce, Config: snap.cfg}
+				if trust != nil {
+					resp.TrustAnchors = trust.Anchors
+					resp.IssuerFingerprint = trust.IssuerFingerprint
+				}
 				if err := stream.Send(resp); err != nil {
 					return fmt.Errorf("sending version %s: %w", snap.version, err)
 				}
-				sent = snap.version
+				sent, sentTrust = snap.version, trust
 				log.Debug("config sent", "version", snap.version, "nonce", nonce)
 			}
 		}

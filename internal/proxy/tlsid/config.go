@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
@@ -40,7 +41,7 @@ func (s *Source) ServerConfig(alpn ...string) *tls.Config {
 		MaxVersion: tls.VersionTLS13,
 		NextProtos: protos,
 		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
-			return s.cur.Load().cert, nil
+			return s.current()
 		},
 		// RequireAnyClientCert plus our own verification instead of
 		// RequireAndVerifyClientCert with ClientCAs: the standard verifier
@@ -77,7 +78,7 @@ func (s *Source) ClientConfig(expected spiffeid.ID, alpn string) *tls.Config {
 		MaxVersion: tls.VersionTLS13,
 		NextProtos: protos,
 		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
-			return s.cur.Load().cert, nil
+			return s.current()
 		},
 		// The standard verifier checks host names against a pool fixed at
 		// config creation; the mesh identifies peers by SPIFFE ID instead,
@@ -97,13 +98,37 @@ func (s *Source) ClientConfig(expected spiffeid.ID, alpn string) *tls.Config {
 	}
 }
 
+// ExpiredError is returned from handshakes once the proxy's own certificate
+// has expired: an expired identity serves no mTLS at all, so that peers see
+// a failed handshake rather than a certificate they must reject.
+type ExpiredError struct {
+	ID       spiffeid.ID
+	NotAfter time.Time
+}
+
+func (e *ExpiredError) Error() string {
+	return fmt.Sprintf("tlsid: this proxy's certificate for %s expired at %s and has not been renewed; mTLS is off until it is", e.ID, e.NotAfter.UTC().Format(time.RFC3339))
+}
+
+// current returns the certificate to present, or an *ExpiredError.
+func (s *Source) current() (*tls.Certificate, error) {
+	m := s.cur.Load()
+	if s.now().After(m.notAfter) {
+		return nil, &ExpiredError{ID: m.id, NotAfter: m.notAfter}
+	}
+	return m.cert, nil
+}
+
+// Expired reports whether the current certificate has expired.
+func (s *Source) Expired() bool { return s.now().After(s.cur.Load().notAfter) }
+
 // verifyPeer verifies a peer chain against the current trust bundle and
 // returns the peer's SPIFFE ID.
 func (s *Source) verifyPeer(certs []*x509.Certificate) (spiffeid.ID, error) {
 	if len(certs) == 0 {
 		return spiffeid.ID{}, errors.New("tlsid: peer presented no certificate")
 	}
-	id, _, err := x509svid.Verify(certs, s.cur.Load().bundles)
+	id, _, err := x509svid.Verify(certs, s.cur.Load().bundles, x509svid.WithTime(s.now()))
 	if err != nil {
 		return spiffeid.ID{}, fmt.Errorf("tlsid: verifying peer certificate (subject %q): %w", certs[0].Subject.String(), err)
 	}

@@ -44,7 +44,8 @@ type Files struct {
 // Source holds the proxy's current certificate, key and trust bundle. It is
 // safe for concurrent use; Reload and Watch replace the material atomically.
 type Source struct {
-	files Files
+	files Files // zero for issued material (FromIssued)
+	now   func() time.Time
 
 	// reloadMu serialises reloads so that two concurrent reloads cannot
 	// store their results out of order.
@@ -58,7 +59,25 @@ type material struct {
 	id       spiffeid.ID
 	notAfter time.Time
 	bundles  *x509bundle.Set
+	anchors  []*x509.Certificate
 	digest   [sha256.Size]byte // of the three files' contents
+}
+
+// Option adjusts a Source.
+type Option func(*Source)
+
+// WithClock makes the Source read the time from now instead of time.Now:
+// certificate validity, expiry and peer verification all use it. For tests.
+func WithClock(now func() time.Time) Option {
+	return func(s *Source) { s.now = now }
+}
+
+func newSource(f Files, opts []Option) *Source {
+	s := &Source{files: f, now: time.Now}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
 }
 
 // Load reads and validates the files and returns a Source holding them.
@@ -68,21 +87,22 @@ type material struct {
 // that the leaf is currently valid and that the chain in the cert file
 // verifies against the trust bundle. The trust bundle is taken to belong to
 // the trust domain of the leaf's SPIFFE ID.
-func Load(f Files) (*Source, error) {
+func Load(f Files, opts ...Option) (*Source, error) {
+	s := newSource(f, opts)
 	raw, err := readFiles(f)
 	if err != nil {
 		return nil, err
 	}
-	m, err := build(f, raw, time.Now())
+	m, err := build(f, raw, s.now())
 	if err != nil {
 		return nil, err
 	}
-	s := &Source{files: f}
 	s.cur.Store(m)
 	return s, nil
 }
 
-// Files returns the file names the Source was loaded from.
+// Files returns the file names the Source was loaded from; zero for a
+// Source of issued material.
 func (s *Source) Files() Files { return s.files }
 
 // ID returns the proxy's own SPIFFE ID from the current certificate.
@@ -106,6 +126,9 @@ func (s *Source) Reload() error {
 
 // reload is Reload that also reports whether the material was replaced.
 func (s *Source) reload() (changed bool, err error) {
+	if s.files == (Files{}) {
+		return false, errors.New("tlsid: this identity is issued by the control plane, not read from files; there is nothing to reload")
+	}
 	s.reloadMu.Lock()
 	defer s.reloadMu.Unlock()
 	raw, err := readFiles(s.files)
@@ -115,7 +138,7 @@ func (s *Source) reload() (changed bool, err error) {
 	if raw.digest == s.cur.Load().digest {
 		return false, nil
 	}
-	m, err := build(s.files, raw, time.Now())
+	m, err := build(s.files, raw, s.now())
 	if err != nil {
 		return false, err
 	}
@@ -208,6 +231,7 @@ func build(f Files, raw rawFiles, now time.Time) (*material, error) {
 		return nil, fmt.Errorf("tlsid: trust bundle file %s: no CERTIFICATE PEM blocks found; it must hold the root CA certificate(s) of trust domain %s", f.TrustBundleFile, id.TrustDomain())
 	}
 	bundles := x509bundle.NewSet(bundle)
+	anchors := bundle.X509Authorities()
 
 	if _, _, err := x509svid.Verify(certs, bundles, x509svid.WithTime(now)); err != nil {
 		return nil, fmt.Errorf("tlsid: cert file %s: certificate chain does not verify against trust bundle file %s: %w; "+
@@ -225,6 +249,7 @@ func build(f Files, raw rawFiles, now time.Time) (*material, error) {
 		id:       id,
 		notAfter: notAfter,
 		bundles:  bundles,
+		anchors:  anchors,
 		digest:   raw.digest,
 	}, nil
 }
