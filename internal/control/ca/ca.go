@@ -51,6 +51,43 @@ type Options struct {
 	td spiffeid.TrustDomain // parsed TrustDomain
 }
 
+// Load loads the authority of dir like LoadOrCreate, but never generates
+// one: a directory without a CA is an error. The trust domain, when
+// Options.TrustDomain is empty, is read from the anchor file.
+func Load(dir string, o Options) (*Authority, error) {
+	if o.TrustDomain == "" {
+		td, err := TrustDomainOf(dir)
+		if err != nil {
+			return nil, err
+		}
+		o.TrustDomain = td.Name()
+	}
+	o, err := o.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	return load(dir, o.td, o.Now)
+}
+
+// TrustDomainOf reads the trust domain of the CA in dir from the URI SAN
+// of its first anchor.
+func TrustDomainOf(dir string) (spiffeid.TrustDomain, error) {
+	path := filepath.Join(dir, AnchorCertFile)
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		return spiffeid.TrustDomain{}, fmt.Errorf("ca: no CA in %s (%s is missing); start the control plane (`weft control` or `weft up`) once to generate it, or pass the right --data-dir", dir, AnchorCertFile)
+	}
+	certs, err := readCerts(path)
+	if err != nil {
+		return spiffeid.TrustDomain{}, err
+	}
+	for _, u := range certs[0].URIs {
+		if id, err := spiffeid.FromURI(u); err == nil {
+			return id.TrustDomain(), nil
+		}
+	}
+	return spiffeid.TrustDomain{}, fmt.Errorf("ca: %s: the anchor names no trust domain (no spiffe:// URI SAN); pass --trust-domain", path)
+}
+
 // withDefaults checks o and fills in the defaults.
 func (o Options) withDefaults() (Options, error) {
 	if o.TrustDomain == "" {

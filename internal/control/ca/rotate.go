@@ -26,6 +26,29 @@ import (
 //
 // RotateIssuer alone renews the issuer before it expires.
 
+// Lock takes the CA directory's lock, held by every rotation step and by a
+// control plane reloading the directory, so that no reader sees a step half
+// done. It returns the unlock function.
+func Lock(dir string) (func(), error) {
+	unlock, err := atomicfile.Lock(filepath.Join(dir, ".lock"))
+	if err != nil {
+		return nil, fmt.Errorf("ca: %w", err)
+	}
+	return unlock, nil
+}
+
+// forDir is withDefaults with the trust domain read from dir when empty.
+func (o Options) forDir(dir string) (Options, error) {
+	if o.TrustDomain == "" {
+		td, err := TrustDomainOf(dir)
+		if err != nil {
+			return o, err
+		}
+		o.TrustDomain = td.Name()
+	}
+	return o.withDefaults()
+}
+
 // Names of the files of an issuer rotation in progress.
 const (
 	pendingIssuerCert = IssuerCertFile + ".new"
@@ -36,7 +59,12 @@ const (
 // makes it the anchor that signs the next issuer. It returns the new
 // anchor's fingerprint. The authority in dir must load.
 func AddAnchor(dir string, o Options) (string, error) {
-	o, err := o.withDefaults()
+	unlock, err := Lock(dir)
+	if err != nil {
+		return "", err
+	}
+	defer unlock()
+	o, err = o.forDir(dir)
 	if err != nil {
 		return "", err
 	}
@@ -73,7 +101,12 @@ func AddAnchor(dir string, o Options) (string, error) {
 // Certificates signed by the old issuer stay valid until they expire;
 // proxies renew early when they see the new issuer.
 func RotateIssuer(dir string, o Options) (string, error) {
-	o, err := o.withDefaults()
+	unlock, err := Lock(dir)
+	if err != nil {
+		return "", err
+	}
+	defer unlock()
+	o, err = o.forDir(dir)
 	if err != nil {
 		return "", err
 	}
@@ -158,7 +191,12 @@ func exists(path string) (bool, error) {
 // signs the current issuer or the one the anchor key belongs to: remove an
 // old anchor only after RotateIssuer and after the proxies renewed.
 func RemoveAnchor(dir, prefix string, o Options) error {
-	o, err := o.withDefaults()
+	unlock, err := Lock(dir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	o, err = o.forDir(dir)
 	if err != nil {
 		return err
 	}

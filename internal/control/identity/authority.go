@@ -64,8 +64,14 @@ func (a *Authority) Current() *ca.Authority { return a.cur.Load() }
 func (a *Authority) Dir() string { return a.dir }
 
 // Reload re-reads the directory when its files changed and reports whether
-// the authority was replaced. On error the current one stays.
+// the anchors or the issuer changed. On error the current one stays. It is
+// called by one goroutine at a time (Watch).
 func (a *Authority) Reload() (bool, error) {
+	unlock, err := ca.Lock(a.dir)
+	if err != nil {
+		return false, err
+	}
+	defer unlock()
 	sum := a.digest()
 	if sum == a.sum {
 		return false, nil

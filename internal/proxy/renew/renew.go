@@ -84,6 +84,10 @@ type Options struct {
 	After func(time.Duration) <-chan time.Time
 	// Dial adds gRPC dial options (tests).
 	Dial []grpc.DialOption
+	// OnExpire, when set, is called once when the certificate expires
+	// without having been renewed (again after each later expiry), so the
+	// proxy can close the mTLS connections it holds.
+	OnExpire func()
 }
 
 // Client obtains and renews the proxy's certificate.
@@ -99,6 +103,7 @@ type Client struct {
 	renewals *prometheus.CounterVec
 	expiry   prometheus.Gauge
 	valid    prometheus.GaugeFunc
+	anchors  prometheus.GaugeFunc
 
 	mu  sync.Mutex
 	rnd *rand.Rand
@@ -157,8 +162,17 @@ func New(o Options) (*Client, error) {
 		}
 		return 0
 	})
+	c.anchors = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "weft_identity_trust_anchors",
+		Help: "Trust anchors the proxy verifies peers against (2 during an anchor rotation).",
+	}, func() float64 {
+		if s := c.src.Load(); s != nil {
+			return float64(len(s.Anchors()))
+		}
+		return 0
+	})
 	if o.Registerer != nil {
-		for _, m := range []prometheus.Collector{c.renewals, c.expiry, c.valid} {
+		for _, m := range []prometheus.Collector{c.renewals, c.expiry, c.valid, c.anchors} {
 			if err := o.Registerer.Register(m); err != nil {
 				return nil, fmt.Errorf("renew: registering metrics: %w", err)
 			}
@@ -243,27 +257,42 @@ func (c *Client) RenewSoon() {
 // Run renews the certificate until ctx ends. Obtain must have succeeded.
 func (c *Client) Run(ctx context.Context) {
 	attempt := 0
+	expired := false // OnExpire was called for the current certificate
 	var wait time.Duration
 	for {
 		src := c.src.Load()
 		if attempt == 0 {
 			wait = c.renewIn(src)
 		}
+		if !expired {
+			// Wake at expiry too, to report it at once.
+			wait = min(wait, max(src.NotAfter().Sub(c.o.Now())+time.Millisecond, 0))
+		}
+		kicked := false
 		select {
 		case <-ctx.Done():
 			return
 		case <-c.o.After(wait):
 		case <-c.kick:
+			kicked = true
+		}
+		if kicked {
 			// Spread a mesh-wide re-issue over a few seconds.
 			select {
 			case <-ctx.Done():
 				return
 			case <-c.o.After(c.jitter(5 * time.Second)):
 			}
+		} else if src.Expired() && !expired {
+			expired = true
+			c.log.Error("the proxy's certificate has expired without renewal; mTLS traffic stops until a renewal succeeds", "identity", src.ID().String(), "expired_at", src.NotAfter().UTC().Format(time.RFC3339), "error", c.lastError())
+			if c.o.OnExpire != nil {
+				c.o.OnExpire()
+			}
 		}
 		_, err := c.issue(ctx, src.Expired())
 		if err == nil {
-			attempt = 0
+			attempt, expired = 0, false
 			continue
 		}
 		if ctx.Err() != nil {
