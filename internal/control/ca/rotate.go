@@ -72,6 +72,9 @@ func AddAnchor(dir string, o Options) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	if a.Supplied() {
+		return "", suppliedRotation(dir)
+	}
 	anchor, key, err := newAnchor(a.td, o.Now(), o.AnchorLifetime)
 	if err != nil {
 		return "", err
@@ -113,6 +116,9 @@ func RotateIssuer(dir string, o Options) (string, error) {
 	a, err := load(dir, o.td, o.Now)
 	if err != nil {
 		return "", err
+	}
+	if a.Supplied() {
+		return "", suppliedRotation(dir)
 	}
 	anchorKey, err := readKey(filepath.Join(dir, AnchorKeyFile), filepath.Join(dir, AnchorCertFile), a.Anchor())
 	if err != nil {
@@ -207,6 +213,9 @@ func RemoveAnchor(dir, prefix string, o Options) error {
 	a, err := load(dir, o.td, o.Now)
 	if err != nil {
 		return err
+	}
+	if a.Supplied() {
+		return suppliedRotation(dir)
 	}
 	all := slices.Concat(a.anchors, a.expired)
 	idx := -1

@@ -35,7 +35,11 @@ func (a *Authority) Sign(csrDER []byte, id spiffeid.ID, lifetime time.Duration) 
 	if err != nil {
 		return nil, err
 	}
-	return append(certPEM(leaf), certPEM(a.issuer)...), nil
+	out := certPEM(leaf)
+	for _, c := range a.Chain() {
+		out = append(out, certPEM(c)...)
+	}
+	return out, nil
 }
 
 // SignCSR is Sign returning the leaf certificate alone; the chain to send

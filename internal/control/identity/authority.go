@@ -119,7 +119,7 @@ func (a *Authority) Watch(ctx context.Context, interval time.Duration, onChange 
 // cheap test of whether they changed.
 func (a *Authority) digest() [sha256.Size]byte {
 	h := sha256.New()
-	for _, n := range []string{ca.AnchorCertFile, ca.AnchorKeyFile, ca.IssuerCertFile, ca.IssuerKeyFile} {
+	for _, n := range []string{ca.AnchorCertFile, ca.AnchorKeyFile, ca.IssuerCertFile, ca.IssuerKeyFile, ca.SuppliedCertFile, ca.SuppliedKeyFile, ca.SuppliedCAFile} {
 		fi, err := os.Stat(filepath.Join(a.dir, n))
 		if err != nil {
 			fmt.Fprintf(h, "%s:missing;", n)

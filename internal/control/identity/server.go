@@ -111,7 +111,7 @@ func (s *Server) Issue(ctx context.Context, req *identityv1.IssueRequest) (*iden
 	s.o.Logger.Info("certificate issued", "identity", id.String(), "proof", how, "serial", leaf.SerialNumber.Text(16), "not_after", leaf.NotAfter.UTC().Format(time.RFC3339))
 	return &identityv1.IssueResponse{
 		SpiffeId:     id.String(),
-		CertChain:    [][]byte{leaf.Raw, auth.Issuer().Raw},
+		CertChain:    chainDER(leaf, auth),
 		TrustAnchors: anchors,
 		NotAfter:     timestamppb.New(leaf.NotAfter),
 	}, nil
@@ -172,4 +172,13 @@ func (s *Server) attest(ctx context.Context, req *identityv1.IssueRequest) (id s
 		}
 		return id, how, nil
 	}
+}
+
+// chainDER is the leaf followed by the authority's chain, DER.
+func chainDER(leaf *x509.Certificate, auth *ca.Authority) [][]byte {
+	out := [][]byte{leaf.Raw}
+	for _, c := range auth.Chain() {
+		out = append(out, c.Raw)
+	}
+	return out
 }

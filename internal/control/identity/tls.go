@@ -116,7 +116,7 @@ func (o *ownCert) get() (*tls.Certificate, error) {
 		return nil, errors.New("control plane certificate: the CA signed nothing")
 	}
 	o.cert = &tls.Certificate{
-		Certificate: [][]byte{leaf.Raw, cur.Issuer().Raw},
+		Certificate: chainDER(leaf, cur),
 		PrivateKey:  key,
 		Leaf:        leaf,
 	}
