@@ -44,6 +44,9 @@ func runCmd() *cobra.Command {
 				return err
 			}
 			opts := sidecar.Options{ConfigPath: path, Logger: log}
+			if cp.Address == "" && (cp.JoinTokenFile != "" || cp.TokenFile != "") {
+				return fmt.Errorf("--join-token-file and --token-file need --control-plane: the certificate is issued by the control plane")
+			}
 			if cp.Address != "" {
 				cp.ExplicitBase = explicitBase
 				if cp.NodeID == "" {
@@ -59,6 +62,10 @@ func runCmd() *cobra.Command {
 	c.Flags().StringVar(&format, "log-format", envOr("WEFT_PROXY_LOG_FORMAT", "json"), "json or text")
 	c.Flags().StringVar(&cp.Address, "control-plane", os.Getenv("WEFT_CONTROL_PLANE"), "host:port of the control plane's Discovery API (env WEFT_CONTROL_PLANE); --config then only gives the proxy's certificate files and admin address")
 	c.Flags().StringVar(&cp.NodeID, "node-id", os.Getenv("WEFT_NODE_ID"), "name of this proxy instance, e.g. the workload's (env WEFT_NODE_ID; default the host name)")
+	c.Flags().StringVar(&cp.JoinTokenFile, "join-token-file", os.Getenv("WEFT_JOIN_TOKEN_FILE"), "file holding a join token from `weft token create`: the proxy gets its certificate from the control plane (universal mode; env WEFT_JOIN_TOKEN_FILE)")
+	c.Flags().StringVar(&cp.TokenFile, "token-file", os.Getenv("WEFT_TOKEN_FILE"), "the pod's projected ServiceAccount token with audience weft: the proxy gets its certificate from the control plane (Kubernetes; env WEFT_TOKEN_FILE)")
+	c.Flags().StringVar(&cp.TrustBundleFile, "trust-bundle", os.Getenv("WEFT_TRUST_BUNDLE"), "the mesh's trust anchor(s), PEM, to verify the control plane (env WEFT_TRUST_BUNDLE)")
+	c.Flags().StringVar(&cp.TrustDomain, "trust-domain", os.Getenv("WEFT_TRUST_DOMAIN"), "the mesh's trust domain (default: read from the trust anchor)")
 	c.Flags().StringSliceVar(&cp.Watch, "watch", nil, "services to discover from the start, namespace/name[:port] (repeatable)")
 	c.Flags().Uint16Var(&explicitBase, "explicit-base", 0, "first local port of explicit-mode listeners (default 15000)")
 	c.Flags().IntVar(&cores, "cores", envInt("WEFT_PROXY_CORES", 1), "CPU cores the proxy's work is spread over (env WEFT_PROXY_CORES); the GOMAXPROCS environment variable, when set, wins")

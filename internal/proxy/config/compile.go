@@ -12,9 +12,11 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	weftv1 "github.com/weft-mesh/weft/api/gen/weft/v1"
+	"github.com/weft-mesh/weft/internal/proxy/authz"
 	"github.com/weft-mesh/weft/internal/proxy/breaker"
 	"github.com/weft-mesh/weft/internal/proxy/retry"
 	"github.com/weft-mesh/weft/internal/proxy/route"
+	"github.com/weft-mesh/weft/internal/proxy/tlsid"
 )
 
 // Protocol is a protocol override of a port, listener or service.
@@ -74,7 +76,27 @@ type Compiled struct {
 }
 
 // TLSFiles names the proxy's certificate material.
-type TLSFiles struct{ CertFile, KeyFile, TrustBundleFile string }
+type TLSFiles struct {
+	CertFile, KeyFile, TrustBundleFile string
+	// Issued: the control plane issues the certificate; no files.
+	Issued bool
+}
+
+// Files returns the file names as tlsid takes them.
+func (t *TLSFiles) Files() tlsid.Files {
+	return tlsid.Files{CertFile: t.CertFile, KeyFile: t.KeyFile, TrustBundleFile: t.TrustBundleFile}
+}
+
+// MTLSMode is a port's mTLS setting.
+type MTLSMode string
+
+// The mTLS modes of an inbound port. MTLSDefault leaves it to
+// inbound.require_mtls.
+const (
+	MTLSDefault    MTLSMode = ""
+	MTLSStrict     MTLSMode = "strict"
+	MTLSPermissive MTLSMode = "permissive"
+)
 
 // Inbound is the resolved inbound listener.
 type Inbound struct {
@@ -82,6 +104,9 @@ type Inbound struct {
 	AppHost     string
 	Ports       map[uint16]InboundPort
 	RequireMTLS bool
+	// Authz decides which requests and connections reach the application;
+	// never nil once compiled (no authorization section: allow-all).
+	Authz *authz.Authorizer
 	// ProxyPorts are the proxy's own listening ports. When the application
 	// host is loopback they are never forwarded to: a peer must not reach
 	// the admin server (whose loopback-only endpoints would trust it) or
@@ -102,11 +127,25 @@ func (in *Inbound) Port(p uint16) InboundPort {
 	return InboundPort{Port: p, AppPort: p}
 }
 
+// PlaintextRefused reports whether a plaintext client is refused on port p,
+// and by which setting: the port's own mtls mode wins over require_mtls,
+// both ways. Port 0 (unknown) follows require_mtls.
+func (in *Inbound) PlaintextRefused(p uint16) (refused bool, by MTLSMode) {
+	switch in.Port(p).MTLS {
+	case MTLSStrict:
+		return true, MTLSStrict
+	case MTLSPermissive:
+		return false, MTLSPermissive
+	}
+	return in.RequireMTLS, MTLSDefault
+}
+
 // InboundPort is one port's inbound settings.
 type InboundPort struct {
 	Port, AppPort uint16
 	Protocol      Protocol
 	Skip          bool
+	MTLS          MTLSMode
 }
 
 // Outbound is the resolved outbound side.
@@ -217,7 +256,12 @@ func Compile(cfg *weftv1.ProxyConfig) (*Compiled, error) {
 		}
 		c.MaxHeaderBytes = int(n)
 	}
-	if t := cfg.GetTls(); t != nil {
+	if t := cfg.GetTls(); t.GetIssued() {
+		c.TLS = &TLSFiles{Issued: true}
+		if t.GetCertFile()+t.GetKeyFile()+t.GetTrustBundleFile() != "" {
+			errs.add("tls.issued", "is set together with certificate files; an issued certificate is held in memory: drop cert_file, key_file and trust_bundle_file, or issued")
+		}
+	} else if t != nil {
 		c.TLS = &TLSFiles{CertFile: t.GetCertFile(), KeyFile: t.GetKeyFile(), TrustBundleFile: t.GetTrustBundleFile()}
 		for _, f := range []struct{ field, v string }{{"tls.cert_file", t.GetCertFile()}, {"tls.key_file", t.GetKeyFile()}, {"tls.trust_bundle_file", t.GetTrustBundleFile()}} {
 			if f.v == "" {
@@ -470,6 +514,12 @@ func compileInbound(errs *problems, cfg *weftv1.ProxyConfig, c *Compiled) {
 			AppPort:  uint16(p.GetAppPort()),
 			Protocol: protocol(errs, field+".protocol", p.GetProtocol()),
 			Skip:     p.GetSkip(),
+			MTLS:     MTLSMode(p.GetMtls()),
+		}
+		switch ip.MTLS {
+		case MTLSDefault, MTLSStrict, MTLSPermissive:
+		default:
+			errs.add(field+".mtls", "unknown mode %q; use strict, permissive, or leave it empty to follow inbound.require_mtls", p.GetMtls())
 		}
 		if p.GetAppPort() > 65535 {
 			errs.add(field+".app_port", "%d is not a TCP port (1-65535)", p.GetAppPort())
@@ -482,6 +532,17 @@ func compileInbound(errs *problems, cfg *weftv1.ProxyConfig, c *Compiled) {
 		}
 		ci.Ports[ip.Port] = ip
 	}
+	az, err := authz.Compile(in.GetAuthorization())
+	var ce *authz.CompileError
+	switch {
+	case errors.As(err, &ce):
+		for _, p := range ce.Problems {
+			errs.add("inbound.authorization."+p.Field, "%s", p.Problem)
+		}
+	case err != nil:
+		errs.add("inbound.authorization", "%v", err)
+	}
+	ci.Authz = az
 	c.Inbound = ci
 }
 

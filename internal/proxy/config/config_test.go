@@ -3,6 +3,7 @@ package config
 import (
 	"encoding/json"
 	"flag"
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -145,6 +146,10 @@ func TestErrorsNameTheField(t *testing.T) {
 		{"duplicate inbound port", "tls: {cert_file: a, key_file: b, trust_bundle_file: c}\ninbound: {ports: [{port: 80}, {port: 80}]}", []string{"inbound.ports[1].port", "twice"}},
 		{"bad app host", "tls: {cert_file: a, key_file: b, trust_bundle_file: c}\ninbound: {app_host: localhost}", []string{"inbound.app_host"}},
 		{"header limit", base + "max_header_bytes: 10", []string{"max_header_bytes"}},
+		{"bad port mtls mode", "tls: {cert_file: a, key_file: b, trust_bundle_file: c}\ninbound: {ports: [{port: 80, mtls: STRICT}]}", []string{"inbound.ports[0].mtls", `"STRICT"`, "strict, permissive"}},
+		{"bad default authorization", "tls: {cert_file: a, key_file: b, trust_bundle_file: c}\ninbound: {authorization: {default_policy: deny}}", []string{"inbound.authorization.default_policy", "deny-all"}},
+		{"bad authorization rule", "tls: {cert_file: a, key_file: b, trust_bundle_file: c}\ninbound: {authorization: {policies: [{name: ns/p, action: Allow, rules: [{}, {to: {paths: [{type: Exact, value: api}]}}]}]}}", []string{"inbound.authorization.policies[0].rules[1].to.paths[0].value", "absolute path"}},
+		{"unknown authorization field", "tls: {cert_file: a, key_file: b, trust_bundle_file: c}\ninbound: {authorization: {policies: [{name: ns/p, action: Allow, rules: [{source: {}}]}]}}", []string{"source"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -240,5 +245,61 @@ outbound: {transparent_address: "127.0.0.1:4140"}`))
 inbound: {ports: [{port: 4191, protocol: http1}]}`))
 	if _, err := Compile(cfg); err == nil || !strings.Contains(err.Error(), "4191") {
 		t.Errorf("serving an application on the admin port was accepted: %v", err)
+	}
+}
+
+// TestPortMTLSMode: a port's own mtls setting wins over
+// inbound.require_mtls, both ways.
+func TestPortMTLSMode(t *testing.T) {
+	cases := []struct {
+		requireMTLS bool
+		mode        string
+		refused     bool
+		by          MTLSMode
+	}{
+		{false, "", false, MTLSDefault},
+		{true, "", true, MTLSDefault},
+		{false, "strict", true, MTLSStrict},
+		{true, "strict", true, MTLSStrict},
+		{false, "permissive", false, MTLSPermissive},
+		{true, "permissive", false, MTLSPermissive},
+	}
+	for _, tc := range cases {
+		y := fmt.Sprintf("tls: {cert_file: a, key_file: b, trust_bundle_file: c}\ninbound: {require_mtls: %v, ports: [{port: 8080, mtls: %q}]}", tc.requireMTLS, tc.mode)
+		cfg, err := Parse([]byte(y))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := Compile(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if refused, by := c.Inbound.PlaintextRefused(8080); refused != tc.refused || by != tc.by {
+			t.Errorf("require_mtls %v, port mtls %q: refused %v by %q, want %v by %q", tc.requireMTLS, tc.mode, refused, by, tc.refused, tc.by)
+		}
+		if refused, _ := c.Inbound.PlaintextRefused(9090); refused != tc.requireMTLS {
+			t.Errorf("require_mtls %v: an unlisted port refuses plaintext: %v", tc.requireMTLS, refused)
+		}
+	}
+}
+
+// TestAuthorizationCompiled: the inbound side always carries an
+// authorizer, allow-all without an authorization section.
+func TestAuthorizationCompiled(t *testing.T) {
+	for y, want := range map[string]string{
+		"tls: {cert_file: a, key_file: b, trust_bundle_file: c}\ninbound: {}":                                          "allow-all",
+		"tls: {cert_file: a, key_file: b, trust_bundle_file: c}\ninbound: {authorization: {default_policy: deny-all}}": "deny-all",
+	} {
+		cfg, err := Parse([]byte(y))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := Compile(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Inbound.Authz == nil || c.Inbound.Authz.Describe().DefaultPolicy != want {
+			t.Errorf("%s: authorizer %+v, want default %s", y, c.Inbound.Authz.Describe(), want)
+		}
 	}
 }

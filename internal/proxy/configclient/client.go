@@ -38,6 +38,11 @@ type Options struct {
 	// logged and sent back as a NACK with err.Error(), and the proxy keeps
 	// its previous config. Apply is never called concurrently.
 	Apply func(ctx context.Context, cfg *weftv1.ProxyConfig, version string) error
+	// Trust, when set, receives the trust anchors (DER) and issuer
+	// fingerprint of every response that carries them, before Apply (also
+	// when the config itself is unchanged): an anchor or issuer rotation
+	// travels this way.
+	Trust func(anchors [][]byte, issuerFingerprint string)
 	// Backoff bounds the reconnect delays (full jitter: each delay is
 	// uniform in [0, min(Max, Initial×2^attempt))).
 	Backoff Backoff
@@ -288,6 +293,9 @@ func (c *Client) send(ctx context.Context, stream discoveryv1.Discovery_StreamCl
 // rejected version) and queues the answer.
 func (c *Client) handle(ctx context.Context, resp *discoveryv1.DiscoveryResponse) {
 	version := resp.GetVersion()
+	if c.o.Trust != nil && (len(resp.GetTrustAnchors()) > 0 || resp.GetIssuerFingerprint() != "") {
+		c.o.Trust(resp.GetTrustAnchors(), resp.GetIssuerFingerprint())
+	}
 	c.mu.Lock()
 	running, rejected, rejectedDetail := c.state.LastVersion, c.rejected, c.rejectedDetail
 	c.state.LastError = ""

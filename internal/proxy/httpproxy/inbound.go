@@ -1,6 +1,7 @@
 package httpproxy
 
 import (
+	"log/slog"
 	"net/http"
 	"net/netip"
 	"strconv"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
+	"github.com/weft-mesh/weft/internal/proxy/authz"
 	"github.com/weft-mesh/weft/internal/proxy/config"
 	"github.com/weft-mesh/weft/internal/proxy/h1guard"
 	"github.com/weft-mesh/weft/internal/proxy/metrics"
@@ -19,24 +21,46 @@ type InboundConn struct {
 	// Peer is the verified identity of the calling proxy; zero for a
 	// plaintext client outside the mesh.
 	Peer spiffeid.ID
+	// Local is this proxy's own identity (for allow-same-namespace); zero
+	// without a certificate.
+	Local spiffeid.ID
 	// Port is the original destination port (transparent mode, or a
 	// plaintext connection); 0 when each request names it (explicit mode).
 	Port uint16
 	// Inbound holds the per-port settings and the application's host.
 	Inbound *config.Inbound
+	// Current, when set, returns the running config's inbound side:
+	// authorization and the ports' mTLS modes follow config swaps through
+	// it, also on the long-lived connections from peer proxies, which were
+	// accepted under an older config. nil (or a nil result): Inbound.
+	Current func() *config.Inbound
 }
 
 // Inbound returns the handler for requests arriving for the local
 // application on c.
 func (e *Env) Inbound(c InboundConn) http.Handler {
-	return &inbound{env: e, c: c, peer: c.Peer.String(), appHost: netip.MustParseAddr(c.Inbound.AppHost)}
+	return &inbound{
+		env: e, c: c, peer: c.Peer.String(), appHost: netip.MustParseAddr(c.Inbound.AppHost),
+		src: authz.NewIdentity(c.Peer), self: authz.NewIdentity(c.Local),
+	}
 }
 
 type inbound struct {
-	env     *Env
-	c       InboundConn
-	peer    string
-	appHost netip.Addr
+	env       *Env
+	c         InboundConn
+	peer      string
+	appHost   netip.Addr
+	src, self authz.Identity // taken apart once per connection
+}
+
+// current is the inbound config that authorizes a request now.
+func (h *inbound) current() *config.Inbound {
+	if h.c.Current != nil {
+		if in := h.c.Current(); in != nil {
+			return in
+		}
+	}
+	return h.c.Inbound
 }
 
 func (h *inbound) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -74,6 +98,26 @@ func (h *inbound) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ps := h.c.Inbound.Port(port)
 	if ps.Skip {
 		proxyError(w, r, x.grpc, http.StatusForbidden, grpcUnavailable, "port "+x.labels.Service+" is skipped by this proxy's inbound configuration")
+		x.done(r, "", nil)
+		return
+	}
+	// Authorization and mTLS modes as they are now, not as they were when
+	// this connection was accepted.
+	cur := h.current()
+	if !meshed {
+		if refused, by := cur.PlaintextRefused(port); refused {
+			// A connection accepted before the port turned strict; new
+			// ones are refused when accepted.
+			h.env.PlaintextRejected(by)
+			h.env.Log.LogAttrs(r.Context(), slog.LevelInfo, "plaintext request refused: the port requires mTLS",
+				slog.String("client", r.RemoteAddr), slog.Int("port", int(port)))
+			refusePlaintext(w, r)
+			x.done(r, "", nil)
+			return
+		}
+	}
+	if !h.env.Authorize(r.Context(), cur.Authz, &authz.Request{Port: port, Source: h.src, Self: h.self, HTTP: r}) {
+		denyRequest(w, x.grpc)
 		x.done(r, "", nil)
 		return
 	}

@@ -2,7 +2,7 @@
 // response counts, response latency and proxy overhead for HTTP and gRPC
 // traffic, connection counts and bytes for all TCP traffic, and a few
 // operational series (running config version, TLS rejections, protocol
-// detection outcomes).
+// detection outcomes), and the inbound authorization decisions.
 //
 // Every metric lives on the private [prometheus.Registry] held by a
 // [Metrics] value, never on the global default registry, so that several

@@ -61,6 +61,7 @@ const (
 	lResult      = "result"
 	lVersion     = "version"
 	lLabel       = "label"
+	lMode        = "mode"
 )
 
 // Metrics is the proxy's set of golden metrics on its own registry. It is
@@ -84,6 +85,7 @@ type Metrics struct {
 	detections      *prometheus.CounterVec
 	labelOverflow   *prometheus.CounterVec
 	policy          *policyMetrics
+	authz           *authzMetrics
 
 	direction, service, peer, route, protocol, reason *limiter
 
@@ -150,8 +152,8 @@ func New(opts Options) *Metrics {
 		}),
 		tlsRejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "weft_proxy_tls_rejected_total",
-			Help: "TLS handshakes or peers rejected by the proxy, by reason.",
-		}, []string{lDirection, lReason}),
+			Help: "TLS handshakes or peers rejected by the proxy, by reason; mode says which mTLS setting refused a plaintext connection.",
+		}, []string{lDirection, lReason, lMode}),
 		detections: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "weft_proxy_protocol_detections_total",
 			Help: "Protocol detections on new connections by outcome (detected, timeout or skipped).",
@@ -181,6 +183,7 @@ func New(opts Options) *Metrics {
 		m.configInfo, m.configRejected, m.tlsRejected, m.detections, m.labelOverflow,
 	)
 	m.policy = newPolicyMetrics(m.Registry)
+	m.authz = newAuthzMetrics(m.Registry, limit, m.labelOverflow)
 	return m
 }
 
@@ -383,9 +386,10 @@ func (m *Metrics) ConfigInfo(version string) {
 func (m *Metrics) ConfigRejected() { m.configRejected.Inc() }
 
 // TLSRejected counts a TLS handshake or peer rejected for the given reason
-// (a short fixed token such as "untrusted_peer" or "handshake_failed").
+// (a short fixed token such as "untrusted_peer" or "handshake_failed"),
+// with mode "". Plaintext refused by an mTLS mode is PlaintextRejected.
 func (m *Metrics) TLSRejected(direction, reason string) {
-	m.tlsRejected.WithLabelValues(m.direction.admit(direction), m.reason.admit(reason)).Inc()
+	m.tlsRejected.WithLabelValues(m.direction.admit(direction), m.reason.admit(reason), "").Inc()
 }
 
 // Detection results.

@@ -161,9 +161,11 @@ func TestLabelOverflow(t *testing.T) {
 # TYPE weft_proxy_label_overflow_total counter
 weft_proxy_label_overflow_total{label="direction"} 0
 weft_proxy_label_overflow_total{label="peer"} 1
+weft_proxy_label_overflow_total{label="policy"} 0
 weft_proxy_label_overflow_total{label="protocol"} 0
 weft_proxy_label_overflow_total{label="reason"} 0
 weft_proxy_label_overflow_total{label="route"} 0
+weft_proxy_label_overflow_total{label="rule"} 0
 weft_proxy_label_overflow_total{label="service"} 4
 `
 	if got := gatherText(t, m.Registry, "weft_proxy_label_overflow_total"); got != want {
@@ -272,6 +274,9 @@ func TestTLSRejectedAndDetections(t *testing.T) {
 	m.TLSRejected("inbound", "untrusted_peer")
 	m.TLSRejected("inbound", "untrusted_peer")
 	m.TLSRejected("outbound", "handshake_failed")
+	m.PlaintextRejected(metrics.ModeStrict)
+	m.PlaintextRejected(metrics.ModeStrict)
+	m.PlaintextRejected(metrics.ModeRequireMTLS)
 	m.DetectResult("inbound", "http1", false)
 	m.DetectResult("inbound", "http1", false)
 	m.DetectResult("inbound", "opaque", true)
@@ -282,10 +287,12 @@ func TestTLSRejectedAndDetections(t *testing.T) {
 weft_proxy_protocol_detections_total{direction="inbound",protocol="http1",result="detected"} 2
 weft_proxy_protocol_detections_total{direction="inbound",protocol="opaque",result="timeout"} 1
 weft_proxy_protocol_detections_total{direction="outbound",protocol="opaque",result="skipped"} 1
-# HELP weft_proxy_tls_rejected_total TLS handshakes or peers rejected by the proxy, by reason.
+# HELP weft_proxy_tls_rejected_total TLS handshakes or peers rejected by the proxy, by reason; mode says which mTLS setting refused a plaintext connection.
 # TYPE weft_proxy_tls_rejected_total counter
-weft_proxy_tls_rejected_total{direction="inbound",reason="untrusted_peer"} 2
-weft_proxy_tls_rejected_total{direction="outbound",reason="handshake_failed"} 1
+weft_proxy_tls_rejected_total{direction="inbound",mode="",reason="untrusted_peer"} 2
+weft_proxy_tls_rejected_total{direction="inbound",mode="require_mtls",reason="plaintext"} 1
+weft_proxy_tls_rejected_total{direction="inbound",mode="strict",reason="plaintext"} 2
+weft_proxy_tls_rejected_total{direction="outbound",mode="",reason="handshake_failed"} 1
 `
 	got := gatherText(t, m.Registry, "weft_proxy_tls_rejected_total", "weft_proxy_protocol_detections_total")
 	if got != want {
@@ -301,6 +308,7 @@ func recordAll(m *metrics.Metrics) {
 	m.ConfigInfo("v1")
 	m.TLSRejected("inbound", "untrusted_peer")
 	m.DetectResult("inbound", "http2", false)
+	m.AuthzDecision(metrics.AuthzAllow, "default/api-allow", "frontend")
 }
 
 func TestLint(t *testing.T) {

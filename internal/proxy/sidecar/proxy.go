@@ -16,6 +16,7 @@ import (
 	"github.com/weft-mesh/weft/internal/proxy/config"
 	"github.com/weft-mesh/weft/internal/proxy/httpproxy"
 	"github.com/weft-mesh/weft/internal/proxy/metrics"
+	"github.com/weft-mesh/weft/internal/proxy/renew"
 	"github.com/weft-mesh/weft/internal/proxy/tlsid"
 )
 
@@ -46,6 +47,9 @@ type Proxy struct {
 	up       *httpproxy.Upstreams
 	state    atomic.Pointer[state]
 	tls      atomic.Pointer[tlsid.Source]
+	// renewer obtains and renews an issued certificate; nil when the
+	// certificate comes from files.
+	renewer *renew.Client
 
 	// tunnels counts WebSocket and CONNECT tunnels (see drain).
 	tunnels sync.WaitGroup
@@ -88,8 +92,11 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	p := newProxy(opts)
 	p.up = httpproxy.NewUpstreams(p.connectTimeout, p.tls.Load)
+	if cfg.TLS != nil && cfg.TLS.Issued {
+		return errors.New("tls.issued: the certificate is issued by the control plane only with --control-plane; name certificate files instead")
+	}
 	if cfg.TLS != nil {
-		src, err := tlsid.Load(tlsid.Files(*cfg.TLS))
+		src, err := tlsid.Load(cfg.TLS.Files())
 		if err != nil {
 			return fmt.Errorf("loading the proxy's certificate: %w", err)
 		}
@@ -251,10 +258,12 @@ func (p *Proxy) newTLS(cfg *config.Compiled) (*tlsid.Source, error) {
 		return nil, nil
 	case cfg.TLS == nil:
 		return nil, errors.New("tls: the running proxy has a certificate and the new config drops it; restart the proxy to run without mTLS")
-	case cur != nil && cur.Files() == tlsid.Files(*cfg.TLS):
+	case cfg.TLS.Issued:
+		return nil, errors.New("tls.issued: the certificate is issued by the control plane only with --control-plane; name certificate files instead")
+	case cur != nil && cur.Files() == cfg.TLS.Files():
 		return nil, nil
 	}
-	src, err := tlsid.Load(tlsid.Files(*cfg.TLS))
+	src, err := tlsid.Load(cfg.TLS.Files())
 	if err != nil {
 		return nil, fmt.Errorf("loading the proxy's certificate: %w", err)
 	}
@@ -313,10 +322,15 @@ func (p *Proxy) ready() error {
 	if p.draining.Load() {
 		return errors.New("draining")
 	}
+	if p.renewer != nil {
+		if err := p.renewer.Ready(); err != nil {
+			return err
+		}
+	}
 	if p.state.Load() == nil {
 		return errors.New("waiting for the first config from the control plane")
 	}
-	if src := p.tls.Load(); src != nil && time.Now().After(src.NotAfter()) {
+	if src := p.tls.Load(); src != nil && src.Expired() {
 		return fmt.Errorf("certificate %s expired at %s; renew %s", src.ID(), src.NotAfter().Format(time.RFC3339), src.Files().CertFile)
 	}
 	return nil

@@ -15,6 +15,7 @@ import (
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
+	"github.com/weft-mesh/weft/internal/proxy/authz"
 	"github.com/weft-mesh/weft/internal/proxy/backend"
 	"github.com/weft-mesh/weft/internal/proxy/coalesce"
 	"github.com/weft-mesh/weft/internal/proxy/config"
@@ -273,15 +274,14 @@ func (p *Proxy) serveInbound(ctx context.Context, l *listener, c *net.TCPConn) {
 		return
 	}
 	// Plaintext (or TLS that is not weft's): a client outside the mesh.
-	switch {
-	case in.RequireMTLS:
-		p.metrics.TLSRejected("inbound", "plaintext")
-		p.log.Info("plaintext connection refused: inbound requires mTLS", "client", c.RemoteAddr().String(), "port", port)
-		conn.Close()
-		return
-	case port == 0:
-		p.metrics.TLSRejected("inbound", "no-destination")
-		p.log.Info("non-mesh connection to the explicit inbound listener refused: only weft-proxies (mTLS) can name a destination port here", "client", c.RemoteAddr().String())
+	if port == 0 {
+		if in.RequireMTLS {
+			p.metrics.PlaintextRejected(metrics.ModeRequireMTLS)
+			p.log.Info("plaintext connection refused: inbound requires mTLS", "client", c.RemoteAddr().String(), "port", port)
+		} else {
+			p.metrics.TLSRejected("inbound", "no-destination")
+			p.log.Info("non-mesh connection to the explicit inbound listener refused: only weft-proxies (mTLS) can name a destination port here", "client", c.RemoteAddr().String())
+		}
 		conn.Close()
 		return
 	}
@@ -299,7 +299,11 @@ func (p *Proxy) serveInbound(ctx context.Context, l *listener, c *net.TCPConn) {
 		proto = config.Opaque
 	}
 	p.metrics.DetectResult("inbound", string(proto), res.ServerFirst)
-	h := s.env.Inbound(httpproxy.InboundConn{Port: port, Inbound: in})
+	if refused, by := in.PlaintextRefused(port); refused {
+		p.refusePlaintext(s, conn, port, proto, by)
+		return
+	}
+	h := s.env.Inbound(httpproxy.InboundConn{Port: port, Inbound: in, Local: p.localID(), Current: p.currentInbound})
 	switch proto {
 	case config.HTTP1:
 		p.serveHTTP1(inbound, conn, h)
@@ -308,6 +312,45 @@ func (p *Proxy) serveInbound(ctx context.Context, l *listener, c *net.TCPConn) {
 	default:
 		p.relayInbound(ctx, s, conn, spiffeid.ID{}, port, detected{proto: proto, tls: res.Protocol == detect.TLS, sni: res.SNI})
 	}
+}
+
+// refusePlaintext refuses a plaintext connection to a port that requires
+// mTLS (its own mtls: strict, or inbound.require_mtls): it is counted and
+// logged, an HTTP client gets an answer that says why (403, gRPC
+// UNAUTHENTICATED) and the connection is closed; anything else is closed at
+// once. No byte reaches the application.
+func (p *Proxy) refusePlaintext(s *state, c net.Conn, port uint16, proto config.Protocol, by config.MTLSMode) {
+	s.env.PlaintextRejected(by)
+	setting := "inbound.require_mtls"
+	if by == config.MTLSStrict {
+		setting = "port mtls strict"
+	}
+	p.log.Info("plaintext connection refused: the port requires mTLS", "client", c.RemoteAddr().String(), "port", port, "setting", setting)
+	switch proto {
+	case config.HTTP1:
+		p.serveHTTP1(inbound, c, httpproxy.PlaintextRefused())
+	case config.HTTP2, config.GRPC:
+		p.serveHTTP2(inbound, c, httpproxy.PlaintextRefused())
+	default:
+		c.Close()
+	}
+}
+
+// currentInbound is the running config's inbound side: inbound requests
+// are authorized by it, also on connections accepted under an older one.
+func (p *Proxy) currentInbound() *config.Inbound {
+	if s := p.state.Load(); s != nil {
+		return s.cfg.Inbound
+	}
+	return nil
+}
+
+// localID is the proxy's own identity; zero without a certificate.
+func (p *Proxy) localID() spiffeid.ID {
+	if src := p.tls.Load(); src != nil {
+		return src.ID()
+	}
+	return spiffeid.ID{}
 }
 
 func hasWeftALPN(protos []string) bool {
@@ -345,11 +388,12 @@ func (p *Proxy) serveMesh(ctx context.Context, s *state, c net.Conn, port uint16
 		return
 	}
 	in := s.cfg.Inbound
+	ic := httpproxy.InboundConn{Peer: peer, Local: src.ID(), Port: port, Inbound: in, Current: p.currentInbound}
 	switch cs.NegotiatedProtocol {
 	case tlsid.ALPNHTTP2:
-		p.serveHTTP2(inbound, tc, s.env.Inbound(httpproxy.InboundConn{Peer: peer, Port: port, Inbound: in}))
+		p.serveHTTP2(inbound, tc, s.env.Inbound(ic))
 	case tlsid.ALPNHTTP1:
-		p.serveHTTP1(inbound, tc, s.env.Inbound(httpproxy.InboundConn{Peer: peer, Port: port, Inbound: in}))
+		p.serveHTTP1(inbound, tc, s.env.Inbound(ic))
 	case tlsid.ALPNOpaque:
 		_ = tc.SetReadDeadline(time.Now().Add(s.cfg.Timeouts.Connect))
 		named, err := readOpaqueHeader(tc)
@@ -372,9 +416,15 @@ func (p *Proxy) serveMesh(ctx context.Context, s *state, c net.Conn, port uint16
 	}
 }
 
-// relayInbound relays an opaque connection to the application's port.
+// relayInbound relays an opaque connection to the application's port once
+// authorization allows it. Only the port and the caller are known: a denied
+// connection is closed before the application is even dialled.
 func (p *Proxy) relayInbound(ctx context.Context, s *state, c net.Conn, peer spiffeid.ID, port uint16, d detected) {
 	in := s.cfg.Inbound
+	if !s.env.Authorize(ctx, in.Authz, &authz.Request{Port: port, Source: authz.NewIdentity(peer), Self: authz.NewIdentity(p.localID())}) {
+		c.Close()
+		return
+	}
 	ps := in.Port(port)
 	labels := metrics.Labels{Direction: "inbound", Service: strconv.Itoa(int(port)), Peer: peer.String()}
 	addr := net.JoinHostPort(in.AppHost, strconv.Itoa(int(ps.AppPort)))

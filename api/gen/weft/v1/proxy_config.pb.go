@@ -162,8 +162,13 @@ type TLS struct {
 	// One or more trust anchors (root certificates). Several at once allow a
 	// trust-anchor rotation with no failed request.
 	TrustBundleFile string `protobuf:"bytes,3,opt,name=trust_bundle_file,json=trustBundleFile,proto3" json:"trust_bundle_file,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// The certificate is issued and renewed by the control plane's Identity
+	// API (weft-proxy --control-plane with --join-token-file or --token-file)
+	// and held in memory; the file fields stay empty. The proxy sets this
+	// itself in the configs it receives, and /config_dump shows it.
+	Issued        bool `protobuf:"varint,4,opt,name=issued,proto3" json:"issued,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *TLS) Reset() {
@@ -215,6 +220,13 @@ func (x *TLS) GetTrustBundleFile() string {
 		return x.TrustBundleFile
 	}
 	return ""
+}
+
+func (x *TLS) GetIssued() bool {
+	if x != nil {
+		return x.Issued
+	}
+	return false
 }
 
 type Admin struct {
@@ -2955,11 +2967,12 @@ const file_weft_v1_proxy_config_proto_rawDesc = "" +
 	"\n" +
 	"access_log\x18\t \x01(\bR\taccessLog\x12(\n" +
 	"\x10max_header_bytes\x18\n" +
-	" \x01(\rR\x0emaxHeaderBytes\"i\n" +
+	" \x01(\rR\x0emaxHeaderBytes\"\x81\x01\n" +
 	"\x03TLS\x12\x1b\n" +
 	"\tcert_file\x18\x01 \x01(\tR\bcertFile\x12\x19\n" +
 	"\bkey_file\x18\x02 \x01(\tR\akeyFile\x12*\n" +
-	"\x11trust_bundle_file\x18\x03 \x01(\tR\x0ftrustBundleFile\"!\n" +
+	"\x11trust_bundle_file\x18\x03 \x01(\tR\x0ftrustBundleFile\x12\x16\n" +
+	"\x06issued\x18\x04 \x01(\bR\x06issued\"!\n" +
 	"\x05Admin\x12\x18\n" +
 	"\aaddress\x18\x01 \x01(\tR\aaddress\"\xcb\x01\n" +
 	"\aInbound\x12\x18\n" +
