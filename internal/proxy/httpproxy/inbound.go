@@ -34,6 +34,10 @@ type InboundConn struct {
 	// it, also on the long-lived connections from peer proxies, which were
 	// accepted under an older config. nil (or a nil result): Inbound.
 	Current func() *config.Inbound
+	// Expired, when set, reports whether this proxy's own certificate has
+	// expired: then requests on mesh connections opened before the expiry
+	// are refused too, since the proxy no longer holds a valid identity.
+	Expired func() bool
 }
 
 // Inbound returns the handler for requests arriving for the local
@@ -81,6 +85,12 @@ func (h *inbound) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	meshed := !h.c.Peer.IsZero()
 	port := h.c.Port
 	var origProto string
+	if meshed && h.c.Expired != nil && h.c.Expired() {
+		w.Header().Set("Connection", "close")
+		proxyError(w, r, x.grpc, http.StatusServiceUnavailable, grpcUnavailable, "this proxy's certificate has expired and could not be renewed; mTLS is off until it is")
+		x.done(r, "", nil)
+		return
+	}
 	if meshed {
 		origProto = r.Header.Get(HeaderOrigProto)
 		if port == 0 {

@@ -388,7 +388,7 @@ func (p *Proxy) serveMesh(ctx context.Context, s *state, c net.Conn, port uint16
 		return
 	}
 	in := s.cfg.Inbound
-	ic := httpproxy.InboundConn{Peer: peer, Local: src.ID(), Port: port, Inbound: in, Current: p.currentInbound}
+	ic := httpproxy.InboundConn{Peer: peer, Local: src.ID(), Port: port, Inbound: in, Current: p.currentInbound, Expired: src.Expired}
 	switch cs.NegotiatedProtocol {
 	case tlsid.ALPNHTTP2:
 		p.serveHTTP2(inbound, tc, s.env.Inbound(ic))
