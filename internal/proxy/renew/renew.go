@@ -143,7 +143,7 @@ func New(o Options) (*Client, error) {
 		serverID: serverID,
 		log:      o.Logger,
 		kick:     make(chan struct{}, 1),
-		rnd:      rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
+		rnd:      newRand(),
 		renewals: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "weft_identity_renewals_total",
 			Help: "Certificate requests to the control plane, by result (success, failure).",
