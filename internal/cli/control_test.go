@@ -3,21 +3,25 @@ package cli
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	discoveryv1 "github.com/weft-mesh/weft/api/gen/weft/discovery/v1"
 	weftv1 "github.com/weft-mesh/weft/api/gen/weft/v1"
 	"github.com/weft-mesh/weft/internal/proxy/config"
 	"github.com/weft-mesh/weft/internal/proxy/configclient"
-	"github.com/weft-mesh/weft/internal/proxy/tlsid/tlstest"
+	"github.com/weft-mesh/weft/internal/proxy/renew"
 )
 
 const meshYAML = `apiVersion: v1
@@ -74,21 +78,52 @@ func TestControlServesTheDirectory(t *testing.T) {
 	root := New()
 	var logs bytes.Buffer
 	root.SetErr(&logs)
-	root.SetArgs([]string{"control", "--dir", dir, "--listen", addr, "--log-level", "debug"})
+	dataDir := t.TempDir()
+	root.SetArgs([]string{"control", "--dir", dir, "--listen", addr, "--log-level", "debug", "--data-dir", dataDir})
 	done := make(chan error, 1)
 	go func() { done <- root.ExecuteContext(ctx) }()
 
-	ca := tlstest.NewCA(t, "weft.local")
-	files := ca.Issue(t, "spiffe://weft.local/ns/default/sa/client", time.Hour)
+	// A proxy's way in: a join token from `weft token create`, redeemed for
+	// a certificate; then discovery over mTLS.
+	anchorFile := filepath.Join(dataDir, "ca", "anchor.crt")
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, err := os.Stat(anchorFile); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("weft control created no CA in its data directory; logs:\n%s", logs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	tokenCmd := New()
+	var tok bytes.Buffer
+	tokenCmd.SetOut(&tok)
+	tokenCmd.SetErr(io.Discard)
+	tokenCmd.SetArgs([]string{"token", "create", "--data-dir", dataDir, "-n", "default", "--service-account", "client"})
+	if err := tokenCmd.Execute(); err != nil {
+		t.Fatal(err)
+	}
+	anchors, err := parseAnchors(anchorFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, err := renew.New(renew.Options{Address: addr, Anchors: anchors, JoinToken: strings.TrimSpace(tok.String())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rc.Obtain(ctx); err != nil {
+		t.Fatalf("getting a certificate with a join token: %v", err)
+	}
 	var mu sync.Mutex
 	var last *weftv1.ProxyConfig
 	client, err := configclient.New(configclient.Options{
 		Address: addr,
-		Dial:    []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())},
+		Dial:    []grpc.DialOption{grpc.WithTransportCredentials(rc.Credentials())},
 		Node: &discoveryv1.Node{
 			Identity:        "spiffe://weft.local/ns/default/sa/client",
 			WatchedServices: []string{"default/web"},
-			Tls:             &weftv1.TLS{CertFile: files.CertFile, KeyFile: files.KeyFile, TrustBundleFile: files.TrustBundleFile},
+			Tls:             &weftv1.TLS{Issued: true},
 			AdminAddress:    "127.0.0.1:0",
 		},
 		Backoff: configclient.Backoff{Initial: 20 * time.Millisecond, Max: 200 * time.Millisecond},
@@ -148,4 +183,28 @@ func TestControlServesTheDirectory(t *testing.T) {
 	if n := len(endpoints()); n != 2 {
 		t.Fatalf("a broken document changed what the proxy runs: %d endpoints", n)
 	}
+}
+
+func parseAnchors(path string) ([]*x509.Certificate, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var out []*x509.Certificate
+	for {
+		var block *pem.Block
+		block, b = pem.Decode(b)
+		if block == nil {
+			break
+		}
+		c, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	if len(out) == 0 {
+		return nil, errors.New("no certificate in " + path)
+	}
+	return out, nil
 }

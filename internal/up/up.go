@@ -22,6 +22,8 @@ import (
 
 	"github.com/weft-mesh/weft/internal/atomicfile"
 	"github.com/weft-mesh/weft/internal/control/ca"
+	"github.com/weft-mesh/weft/internal/control/identity"
+	"github.com/weft-mesh/weft/internal/control/jointoken"
 	"github.com/weft-mesh/weft/internal/control/model"
 	"github.com/weft-mesh/weft/internal/control/server"
 	"github.com/weft-mesh/weft/internal/control/source/file"
@@ -90,14 +92,18 @@ func Run(ctx context.Context, o Options) (err error) {
 	if err != nil {
 		return fmt.Errorf("--data-dir: %w", err)
 	}
-	for _, d := range []string{"mesh", "certs", "proxies", "logs"} {
+	for _, d := range []string{"mesh", "proxies", "logs"} {
 		if err := os.MkdirAll(filepath.Join(dir, d), 0o700); err != nil {
 			return fmt.Errorf("creating the data directory: %w", err)
 		}
 	}
-	authority, err := ca.LoadOrCreate(filepath.Join(dir, "ca"), ca.Options{TrustDomain: trustDomain})
+	authority, err := identity.OpenAuthority(filepath.Join(dir, "ca"), ca.Options{TrustDomain: trustDomain}, o.Logger)
 	if err != nil {
 		return fmt.Errorf("certificate authority: %w", err)
+	}
+	tokens, err := jointoken.Open(dir, nil)
+	if err != nil {
+		return err
 	}
 
 	spec := o.Spec
@@ -120,14 +126,19 @@ func Run(ctx context.Context, o Options) (err error) {
 	if spec.Entry != "" {
 		proxies = append(proxies, "entry")
 	}
+	// Each proxy proves its identity with a single-use join token and gets
+	// its certificate from the control plane, as on a VM.
+	td := authority.Current().TrustDomain()
 	for _, name := range proxies {
-		id := spiffeid.RequireFromPath(authority.TrustDomain(), "/ns/"+spec.Namespace+"/sa/"+name)
-		certFile, keyFile, bundleFile, err := authority.IssueFiles(filepath.Join(dir, "certs", name), name, id, 24*time.Hour)
+		id := spiffeid.RequireFromPath(td, "/ns/"+spec.Namespace+"/sa/"+name)
+		tok, _, err := tokens.Create(jointoken.CreateOptions{Identity: id, TTL: 10 * time.Minute})
 		if err != nil {
-			return fmt.Errorf("issuing the certificate of %s: %w", name, err)
+			return fmt.Errorf("join token of %s: %w", name, err)
 		}
-		boot := fmt.Sprintf("admin: {address: \"127.0.0.1:%d\"}\ntls: {cert_file: %q, key_file: %q, trust_bundle_file: %q}\n",
-			p.admin[name], certFile, keyFile, bundleFile)
+		if err := writeFile(filepath.Join(dir, "proxies", name+".token"), tok+"\n"); err != nil {
+			return err
+		}
+		boot := fmt.Sprintf("admin: {address: \"127.0.0.1:%d\"}\n", p.admin[name])
 		if err := writeFile(filepath.Join(dir, "proxies", name+".yaml"), boot); err != nil {
 			return err
 		}
@@ -145,7 +156,8 @@ func Run(ctx context.Context, o Options) (err error) {
 	cpCtx, cpStop := context.WithCancel(context.Background())
 	cpDone := make(chan error, 1)
 	go func() {
-		cpDone <- server.Run(cpCtx, server.Options{Listener: ln, Sources: []model.Source{src}, Logger: o.Logger})
+		cpDone <- server.Run(cpCtx, server.Options{Listener: ln, Sources: []model.Source{src}, Logger: o.Logger,
+			Identity: &identity.Options{Authority: authority, Tokens: tokens, Logger: o.Logger}})
 	}()
 
 	var procs []*proc
@@ -202,7 +214,8 @@ func Run(ctx context.Context, o Options) (err error) {
 			nodeID = "entry" // the client side: no workload, no inbound
 		}
 		args := []string{bins["weft-proxy"], "run", "--config", filepath.Join(dir, "proxies", name+".yaml"),
-			"--control-plane", cpAddr, "--node-id", nodeID, "--log-format", "text"}
+			"--control-plane", cpAddr, "--node-id", nodeID, "--log-format", "text",
+			"--join-token-file", filepath.Join(dir, "proxies", name+".token"), "--trust-bundle", filepath.Join(dir, "ca", ca.AnchorCertFile)}
 		if name == "entry" {
 			args = append(args, "--watch", spec.Namespace+"/"+spec.Entry, "--explicit-base", strconv.Itoa(p.base["entry"]))
 		} else if svc := spec.Services[slices.IndexFunc(spec.Services, func(s Service) bool { return s.Name == name })]; len(svc.Calls) > 0 {

@@ -37,4 +37,16 @@
 // targets) is a model reference (ServiceRef, ServicePortRef), never a proxy
 // service name: the translate package resolves references and reports the
 // ones that resolve to nothing.
+//
+// # Security policies
+//
+// AuthorizationPolicy and MutualTLSPolicy attach to workloads: through
+// TargetRefs (a Workload, or a Service, whole or one port, standing for the
+// workloads behind it: EndpointsOf), else to every workload of their
+// namespace, or of the mesh in the root namespace. Their rules reuse the
+// proxy's AuthorizationSource and AuthorizationTarget messages. A Store
+// takes them as written: sources check them with the policies' Validate
+// methods to report problems where they were written, and the translate
+// package checks them again (with the default inbound policy of a
+// Namespace or Workload) whatever the source.
 package model

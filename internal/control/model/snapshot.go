@@ -2,6 +2,7 @@ package model
 
 import (
 	"cmp"
+	"net/netip"
 	"slices"
 	"sync/atomic"
 )
@@ -19,6 +20,11 @@ type Snapshot struct {
 	Routes          map[RouteRef]*Route
 	RetryBudgets    map[ObjectRef]*RetryBudgetPolicy
 	CircuitBreakers map[ObjectRef]*CircuitBreakerPolicy
+	// Namespaces holds the namespaces applied, by name: a namespace
+	// need not be applied for objects to be in it.
+	Namespaces            map[string]*Namespace
+	AuthorizationPolicies map[ObjectRef]*AuthorizationPolicy
+	MutualTLSPolicies     map[ObjectRef]*MutualTLSPolicy
 
 	// idx holds lookups by reference, built on first use.
 	idx atomic.Pointer[index]
@@ -28,6 +34,12 @@ type index struct {
 	routes   map[ServiceRef][]*Route
 	budgets  map[ServiceRef][]*RetryBudgetPolicy
 	breakers map[ServiceRef][]*CircuitBreakerPolicy
+	authz    map[string][]*AuthorizationPolicy
+	mtls     map[string][]*MutualTLSPolicy
+	// Endpoints by the workload they name, and (those naming none) by
+	// address.
+	byWorkload map[ObjectRef][]Endpoint
+	byAddress  map[netip.Addr][]Endpoint
 }
 
 // RoutesFor returns the routes with at least one parentRef to svc (whatever
@@ -46,6 +58,41 @@ func (s *Snapshot) CircuitBreakersFor(svc ServiceRef) []*CircuitBreakerPolicy {
 	return s.index().breakers[svc]
 }
 
+// AuthorizationPoliciesIn returns the authorization policies of namespace
+// ns, oldest first, then by name.
+func (s *Snapshot) AuthorizationPoliciesIn(ns string) []*AuthorizationPolicy {
+	return s.index().authz[ns]
+}
+
+// MutualTLSPoliciesIn returns the mTLS policies of namespace ns in
+// precedence order: oldest first, then by name.
+func (s *Snapshot) MutualTLSPoliciesIn(ns string) []*MutualTLSPolicy {
+	return s.index().mtls[ns]
+}
+
+// EndpointsOf returns the endpoints, of services of w's namespace, that
+// are workload w: those naming it, and those naming no workload at its
+// address. They say which service ports w backs. Ordered by service, then
+// address.
+func (s *Snapshot) EndpointsOf(w *Workload) []Endpoint {
+	ix := s.index()
+	out := slices.Clone(ix.byWorkload[w.Ref()])
+	if w.Address.IsValid() {
+		for _, e := range ix.byAddress[w.Address.Unmap()] {
+			if e.Service.Namespace == w.Namespace {
+				out = append(out, e)
+			}
+		}
+	}
+	slices.SortStableFunc(out, compareEndpoints)
+	return out
+}
+
+func compareEndpoints(a, b Endpoint) int {
+	return cmp.Or(cmp.Compare(a.Service.Namespace, b.Service.Namespace), cmp.Compare(a.Service.Name, b.Service.Name),
+		a.Address.Compare(b.Address), cmp.Compare(a.PortName, b.PortName))
+}
+
 // index builds the lookups once; concurrent first callers may each build
 // them, and they build the same thing.
 func (s *Snapshot) index() *index {
@@ -53,9 +100,13 @@ func (s *Snapshot) index() *index {
 		return ix
 	}
 	ix := &index{
-		routes:   map[ServiceRef][]*Route{},
-		budgets:  map[ServiceRef][]*RetryBudgetPolicy{},
-		breakers: map[ServiceRef][]*CircuitBreakerPolicy{},
+		routes:     map[ServiceRef][]*Route{},
+		budgets:    map[ServiceRef][]*RetryBudgetPolicy{},
+		breakers:   map[ServiceRef][]*CircuitBreakerPolicy{},
+		authz:      map[string][]*AuthorizationPolicy{},
+		mtls:       map[string][]*MutualTLSPolicy{},
+		byWorkload: map[ObjectRef][]Endpoint{},
+		byAddress:  map[netip.Addr][]Endpoint{},
 	}
 	for _, r := range s.Routes {
 		seen := map[ServiceRef]bool{}
@@ -87,19 +138,56 @@ func (s *Snapshot) index() *index {
 			return cmp.Or(a.Created.Compare(b.Created), cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
 		})
 	}
+	s.indexSecurity(ix)
 	if !s.idx.CompareAndSwap(nil, ix) {
 		return s.idx.Load()
 	}
 	return ix
 }
 
+// indexSecurity builds the lookups of the security policies and of the
+// endpoints by workload.
+func (s *Snapshot) indexSecurity(ix *index) {
+	for _, p := range s.AuthorizationPolicies {
+		ix.authz[p.Namespace] = append(ix.authz[p.Namespace], p)
+	}
+	for _, ps := range ix.authz {
+		slices.SortFunc(ps, func(a, b *AuthorizationPolicy) int {
+			return cmp.Or(a.Created.Compare(b.Created), cmp.Compare(a.Name, b.Name))
+		})
+	}
+	for _, p := range s.MutualTLSPolicies {
+		ix.mtls[p.Namespace] = append(ix.mtls[p.Namespace], p)
+	}
+	for _, ps := range ix.mtls {
+		slices.SortFunc(ps, func(a, b *MutualTLSPolicy) int {
+			return cmp.Or(a.Created.Compare(b.Created), cmp.Compare(a.Name, b.Name))
+		})
+	}
+	for svc, eps := range s.Endpoints {
+		for _, e := range eps {
+			e.Service = svc
+			if e.Workload != "" {
+				ref := ObjectRef{svc.Namespace, e.Workload}
+				ix.byWorkload[ref] = append(ix.byWorkload[ref], e)
+			} else if e.Address.IsValid() {
+				a := e.Address.Addr().Unmap()
+				ix.byAddress[a] = append(ix.byAddress[a], e)
+			}
+		}
+	}
+}
+
 func emptySnapshot() *Snapshot {
 	return &Snapshot{
-		Services:        map[ServiceRef]*Service{},
-		Endpoints:       map[ServiceRef][]Endpoint{},
-		Workloads:       map[ObjectRef]*Workload{},
-		Routes:          map[RouteRef]*Route{},
-		RetryBudgets:    map[ObjectRef]*RetryBudgetPolicy{},
-		CircuitBreakers: map[ObjectRef]*CircuitBreakerPolicy{},
+		Services:              map[ServiceRef]*Service{},
+		Endpoints:             map[ServiceRef][]Endpoint{},
+		Workloads:             map[ObjectRef]*Workload{},
+		Routes:                map[RouteRef]*Route{},
+		RetryBudgets:          map[ObjectRef]*RetryBudgetPolicy{},
+		CircuitBreakers:       map[ObjectRef]*CircuitBreakerPolicy{},
+		Namespaces:            map[string]*Namespace{},
+		AuthorizationPolicies: map[ObjectRef]*AuthorizationPolicy{},
+		MutualTLSPolicies:     map[ObjectRef]*MutualTLSPolicy{},
 	}
 }

@@ -23,8 +23,9 @@ type Source interface {
 }
 
 // Change is an upsert or a deletion of one object: set exactly one of
-// Upsert (a *Service, *EndpointSet, *Workload, *Route, *RetryBudgetPolicy or
-// *CircuitBreakerPolicy) and Delete (the Key of the object to delete).
+// Upsert (a *Service, *EndpointSet, *Workload, *Route, *RetryBudgetPolicy,
+// *CircuitBreakerPolicy, *Namespace, *AuthorizationPolicy or
+// *MutualTLSPolicy) and Delete (the Key of the object to delete).
 type Change struct {
 	Upsert Object
 	Delete Key
@@ -57,7 +58,8 @@ func NewStore() *Store {
 		bySource: map[string]map[Key]struct{}{},
 		subs:     map[chan uint64]struct{}{},
 	}
-	for _, k := range []Kind{KindService, KindEndpoints, KindWorkload, KindHTTPRoute, KindRetryBudget, KindCircuitBreaker} {
+	for _, k := range []Kind{KindService, KindEndpoints, KindWorkload, KindHTTPRoute, KindRetryBudget, KindCircuitBreaker,
+		KindNamespace, KindAuthorization, KindMutualTLS} {
 		s.fresh[k] = true
 	}
 	return s
@@ -247,6 +249,7 @@ func (s *Store) write(k Key, o Object) {
 		s.cur = &Snapshot{
 			Revision: c.Revision, Services: c.Services, Endpoints: c.Endpoints, Workloads: c.Workloads,
 			Routes: c.Routes, RetryBudgets: c.RetryBudgets, CircuitBreakers: c.CircuitBreakers,
+			Namespaces: c.Namespaces, AuthorizationPolicies: c.AuthorizationPolicies, MutualTLSPolicies: c.MutualTLSPolicies,
 		}
 		clear(s.fresh)
 		s.published = false
@@ -268,6 +271,12 @@ func (s *Store) write(k Key, o Object) {
 		setOrDelete(mapFor(s, KindRetryBudget, &s.cur.RetryBudgets), ObjectRef{k.Namespace, k.Name}, o, func(o Object) *RetryBudgetPolicy { return o.(*RetryBudgetPolicy) })
 	case KindCircuitBreaker:
 		setOrDelete(mapFor(s, KindCircuitBreaker, &s.cur.CircuitBreakers), ObjectRef{k.Namespace, k.Name}, o, func(o Object) *CircuitBreakerPolicy { return o.(*CircuitBreakerPolicy) })
+	case KindNamespace:
+		setOrDelete(mapFor(s, KindNamespace, &s.cur.Namespaces), k.Name, o, func(o Object) *Namespace { return o.(*Namespace) })
+	case KindAuthorization:
+		setOrDelete(mapFor(s, KindAuthorization, &s.cur.AuthorizationPolicies), ObjectRef{k.Namespace, k.Name}, o, func(o Object) *AuthorizationPolicy { return o.(*AuthorizationPolicy) })
+	case KindMutualTLS:
+		setOrDelete(mapFor(s, KindMutualTLS, &s.cur.MutualTLSPolicies), ObjectRef{k.Namespace, k.Name}, o, func(o Object) *MutualTLSPolicy { return o.(*MutualTLSPolicy) })
 	}
 }
 
@@ -294,7 +303,13 @@ func setOrDelete[K comparable, V any](m map[K]V, k K, o Object, value func(Objec
 
 func validateKey(k Key) error {
 	switch k.Kind {
-	case KindService, KindEndpoints, KindWorkload, KindHTTPRoute, KindGRPCRoute, KindRetryBudget, KindCircuitBreaker:
+	case KindNamespace:
+		if k.Namespace != "" || k.Name == "" {
+			return fmt.Errorf("%w: %s: a namespace has a name and no namespace", ErrInvalid, k)
+		}
+		return nil
+	case KindService, KindEndpoints, KindWorkload, KindHTTPRoute, KindGRPCRoute, KindRetryBudget, KindCircuitBreaker,
+		KindAuthorization, KindMutualTLS:
 	case "":
 		return fmt.Errorf("%w: neither Upsert nor Delete is set", ErrInvalid)
 	default:

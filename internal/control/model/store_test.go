@@ -50,6 +50,15 @@ func view(s *Snapshot) string {
 	for r := range s.CircuitBreakers {
 		out = append(out, "cb "+r.String())
 	}
+	for n := range s.Namespaces {
+		out = append(out, "ns "+n)
+	}
+	for r := range s.AuthorizationPolicies {
+		out = append(out, "authz "+r.String())
+	}
+	for r := range s.MutualTLSPolicies {
+		out = append(out, "mtls "+r.String())
+	}
 	slices.Sort(out)
 	return fmt.Sprint(out)
 }
@@ -77,8 +86,12 @@ func TestApply(t *testing.T) {
 				{Upsert: &Route{Namespace: "ns", Name: "r", Kind: RouteGRPC}},
 				{Upsert: &RetryBudgetPolicy{Namespace: "ns", Name: "rb"}},
 				{Upsert: &CircuitBreakerPolicy{Namespace: "ns", Name: "cb"}},
+				{Upsert: &Namespace{Name: "ns"}},
+				{Upsert: &AuthorizationPolicy{Namespace: "ns", Name: "az"}},
+				{Upsert: &MutualTLSPolicy{Namespace: "ns", Name: "mt"}},
 			}}},
-			want:     "[cb ns/cb eps ns/web [10.0.0.1:80] rb ns/rb route grpc ns/r route http ns/r svc ns/web ports=[{http 80 0 }] wl ns/web-0]",
+			want: "[authz ns/az cb ns/cb eps ns/web [10.0.0.1:80] mtls ns/mt ns ns rb ns/rb route grpc ns/r route http ns/r " +
+				"svc ns/web ports=[{http 80 0 }] wl ns/web-0]",
 			revision: 1,
 		},
 		{
@@ -151,6 +164,17 @@ func TestApply(t *testing.T) {
 			revision: 2,
 		},
 		{
+			name: "namespaces and security policies are deleted by key",
+			steps: []step{
+				{source: "a", changes: []Change{{Upsert: &Namespace{Name: "shop"}}, {Upsert: &Namespace{Name: "ops"}},
+					{Upsert: &AuthorizationPolicy{Namespace: "shop", Name: "az"}}, {Upsert: &MutualTLSPolicy{Namespace: "shop", Name: "mt"}}}},
+				{source: "a", changes: []Change{{Delete: Key{Kind: KindNamespace, Name: "ops"}}, {Delete: Key{KindAuthorization, "shop", "az"}},
+					{Delete: Key{KindMutualTLS, "shop", "mt"}}}},
+			},
+			want:     "[ns shop]",
+			revision: 2,
+		},
+		{
 			name: "one batch is one revision",
 			steps: []step{
 				{source: "a", changes: []Change{{Upsert: svc("ns", "a", 80)}, {Upsert: svc("ns", "b", 80)}, {Delete: Key{KindService, "ns", "a"}}}},
@@ -200,6 +224,10 @@ func TestApplyRejectsInvalidChanges(t *testing.T) {
 		{"route kind", "a", []Change{{Upsert: &Route{Namespace: "ns", Name: "r", Kind: "tcp"}}}},
 		{"nil object", "a", []Change{{Upsert: (*Service)(nil)}}},
 		{"service port zero", "a", []Change{{Upsert: svc("ns", "web", 0)}}},
+		{"namespace in a namespace", "a", []Change{{Upsert: &Namespace{Name: "shop"}}, {Delete: Key{KindNamespace, "ns", "shop"}}}},
+		{"namespace without a name", "a", []Change{{Upsert: &Namespace{}}}},
+		{"authorization policy without a namespace", "a", []Change{{Upsert: &AuthorizationPolicy{Name: "az"}}}},
+		{"mTLS policy without a name", "a", []Change{{Delete: Key{KindMutualTLS, "ns", ""}}}},
 		{"service port twice", "a", []Change{{Upsert: &Service{Namespace: "ns", Name: "web", Ports: []ServicePort{{Port: 80}, {Name: "b", Port: 80}}}}}},
 		{"one bad change stops the batch", "a", []Change{{Upsert: svc("ns", "ok", 80)}, {Upsert: svc("ns", "", 80)}}},
 	}

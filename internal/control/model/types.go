@@ -23,6 +23,10 @@ const (
 	KindGRPCRoute      Kind = "GRPCRoute"
 	KindRetryBudget    Kind = "RetryBudgetPolicy"
 	KindCircuitBreaker Kind = "CircuitBreakerPolicy"
+	// KindNamespace is cluster-scoped: its Key has no Namespace.
+	KindNamespace     Kind = "Namespace"
+	KindAuthorization Kind = "AuthorizationPolicy"
+	KindMutualTLS     Kind = "MutualTLSPolicy"
 )
 
 // Key identifies one object of the model: what Change.Delete names.
@@ -31,7 +35,12 @@ type Key struct {
 	Namespace, Name string
 }
 
-func (k Key) String() string { return string(k.Kind) + " " + k.Namespace + "/" + k.Name }
+func (k Key) String() string {
+	if k.Namespace == "" {
+		return string(k.Kind) + " " + k.Name
+	}
+	return string(k.Kind) + " " + k.Namespace + "/" + k.Name
+}
 
 // Object is what a Store holds: every model type below implements it.
 type Object interface {
@@ -174,6 +183,10 @@ type Workload struct {
 	Ports        []WorkloadPort
 	// Meshed is true when the workload runs a weft proxy.
 	Meshed bool
+	// DefaultInboundPolicy is the workload's default inbound authorization
+	// policy as written (the AnnotationDefaultInboundPolicy annotation);
+	// "" defers to its namespace. The translation checks the value.
+	DefaultInboundPolicy string
 }
 
 // WorkloadPort is one port the workload's application listens on.

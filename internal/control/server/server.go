@@ -10,13 +10,19 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/status"
 
 	discoveryv1 "github.com/weft-mesh/weft/api/gen/weft/discovery/v1"
 	weftv1 "github.com/weft-mesh/weft/api/gen/weft/v1"
+	"github.com/weft-mesh/weft/internal/control/ca"
 	"github.com/weft-mesh/weft/internal/control/discovery"
+	"github.com/weft-mesh/weft/internal/control/identity"
 	"github.com/weft-mesh/weft/internal/control/model"
 	"github.com/weft-mesh/weft/internal/control/translate"
 	"github.com/weft-mesh/weft/internal/proxy/config"
@@ -24,14 +30,28 @@ import (
 
 // Options configure Run.
 type Options struct {
-	// Listener serves the Discovery API (plaintext gRPC for now; mTLS comes
-	// with certificate issuance).
+	// Listener serves the control plane's gRPC API: Discovery, and Identity
+	// when Identity is set.
 	Listener net.Listener
+	// Identity, when set, makes the control plane the mesh's certificate
+	// authority: it serves the Identity API, every endpoint speaks TLS with
+	// the control plane's own certificate, discovery answers a proxy only
+	// for the SPIFFE ID of its client certificate, and every response
+	// carries the trust anchors and issuer (rotations reach proxies live).
+	// Without it the API is plaintext: for tests and proxies that bring
+	// their own certificates.
+	Identity *identity.Options
 	Sources  []model.Source
 	Logger   *slog.Logger
 	// Ready, when not nil, is closed once the sources have started and the
 	// API is served.
 	Ready chan<- struct{}
+	// Mesh holds the mesh-wide settings of the translation: Mesh.RootNamespace
+	// (default translate.DefaultRootNamespace, "weft-system": policies
+	// without targetRefs there apply to every workload) and
+	// Mesh.DefaultInboundPolicy (default "allow-all"; the values are
+	// model.DefaultInboundPolicies()). Run refuses invalid ones.
+	Mesh translate.Mesh
 }
 
 // Run serves until ctx ends.
@@ -39,18 +59,36 @@ func Run(ctx context.Context, o Options) error {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	if err := o.Mesh.Validate(); err != nil {
+		return fmt.Errorf("control plane settings: %w", err)
+	}
 	store := model.NewStore()
 	cache := discovery.NewCache()
-	r := &reconciler{store: store, cache: cache, log: o.Logger, proxies: map[string]*proxyState{}}
-	srv := discovery.NewServer(cache, discovery.Options{
+	r := &reconciler{store: store, cache: cache, log: o.Logger, proxies: map[string]*proxyState{}, mesh: o.Mesh}
+	dopts := discovery.Options{
 		Logger:       o.Logger,
 		Validate:     validate,
 		OnConnect:    r.connect,
 		OnDisconnect: r.disconnect,
 		OnWatch:      r.watch,
-	})
-	g := grpc.NewServer()
-	srv.Register(g)
+	}
+	var serverOpts []grpc.ServerOption
+	var ids *identity.Server
+	if o.Identity != nil {
+		var err error
+		if ids, err = identity.NewServer(*o.Identity); err != nil {
+			return err
+		}
+		auth := o.Identity.Authority
+		serverOpts = append(serverOpts, grpc.Creds(credentials.NewTLS(auth.ServerTLS(o.Identity.Now))))
+		dopts.Authenticate = authenticate(auth, o.Identity.Now)
+		cache.SetTrust(trustOf(auth.Current()))
+	}
+	g := grpc.NewServer(serverOpts...)
+	discovery.NewServer(cache, dopts).Register(g)
+	if ids != nil {
+		ids.Register(g)
+	}
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -68,6 +106,12 @@ func Run(ctx context.Context, o Options) error {
 			r.renderAll()
 		}
 	})
+	if o.Identity != nil {
+		// An operator's `weft ca` rotation step reaches every proxy live.
+		wg.Go(func() {
+			o.Identity.Authority.Watch(ctx, caPoll, func(a *ca.Authority) { cache.SetTrust(trustOf(a)) })
+		})
+	}
 	wg.Go(func() {
 		if err := g.Serve(o.Listener); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
 			errc <- fmt.Errorf("serving the Discovery API on %s: %w", o.Listener.Addr(), err)
@@ -89,6 +133,38 @@ func Run(ctx context.Context, o Options) error {
 	return err
 }
 
+// caPoll is how often the control plane looks for a rotated CA.
+const caPoll = 2 * time.Second
+
+// trustOf is the trust material proxies receive from a.
+func trustOf(a *ca.Authority) discovery.Trust {
+	t := discovery.Trust{IssuerFingerprint: a.IssuerFingerprint()}
+	for _, c := range a.Anchors() {
+		t.Anchors = append(t.Anchors, c.Raw)
+	}
+	return t
+}
+
+// authenticate lets a proxy's stream through only for the SPIFFE ID of its
+// client certificate.
+func authenticate(auth *identity.Authority, now func() time.Time) func(context.Context, *discoveryv1.Node) error {
+	if now == nil {
+		now = time.Now
+	}
+	return func(ctx context.Context, n *discoveryv1.Node) error {
+		id, ok, err := auth.PeerID(ctx, now())
+		switch {
+		case !ok:
+			return status.Error(codes.Unauthenticated, "the Discovery API needs the proxy's client certificate: get one from the Identity API first (weft-proxy --join-token-file or --token-file)")
+		case err != nil:
+			return status.Errorf(codes.Unauthenticated, "%v", err)
+		case id.String() != n.GetIdentity():
+			return status.Errorf(codes.PermissionDenied, "node.identity %s is not the identity of the proxy's certificate (%s); a proxy only gets its own config", n.GetIdentity(), id)
+		}
+		return nil
+	}
+}
+
 // validate checks a config with the proxy's own rules before it is served.
 func validate(cfg *weftv1.ProxyConfig) error {
 	_, err := config.Compile(cfg)
@@ -100,6 +176,7 @@ type reconciler struct {
 	store *model.Store
 	cache *discovery.Cache
 	log   *slog.Logger
+	mesh  translate.Mesh
 
 	mu      sync.Mutex
 	proxies map[string]*proxyState // by identity
@@ -208,6 +285,7 @@ func (r *reconciler) render(identity string) {
 		TLS:          p.node.GetTls(),
 		ExplicitBase: uint16(p.node.GetExplicitBase()),
 		Previous:     p.last,
+		Mesh:         r.mesh,
 	}
 	for ref := range p.watched {
 		in.Watched = append(in.Watched, ref)

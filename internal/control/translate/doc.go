@@ -68,6 +68,34 @@
 // kept for every service still watched, and a new service takes the lowest
 // free port. A removed service frees its port for later ones.
 //
+// # Authorization and mTLS
+//
+// A proxy's inbound listener gets the authorization and mTLS policies that
+// apply to its workload, and no other (docs/policies.md). A policy applies
+// through its targetRefs (a Workload; a Service, standing for the
+// workloads its endpoints name, by workload name or else by address; a
+// Service port by sectionName, standing for the workload port behind it),
+// else to its namespace's workloads, or, in the root namespace
+// (Mesh.RootNamespace), to every workload. Authorization policies all take
+// part; the proxy's ports are per policy, so a policy's rules are grouped
+// by the ports they apply to (the target's, narrowed by to.ports), one
+// proxy policy per group, each named namespace/name, rules keeping their
+// names ("rule-<index>" when unnamed). The default policy is the
+// workload's annotation, else its namespace's, else Mesh's; an unknown
+// value is a Problem and the level above applies. No policy and allow-all
+// leave the authorization out, as the proxy's default.
+//
+// mTLS is decided per port: targeted policies, then the namespace's, then
+// the root namespace's, then Permissive; within a level the oldest wins
+// and the others are Problems. inbound.require_mtls carries the mode of
+// every port no narrower policy decides, and ports[].mtls the ports whose
+// mode differs (ports a policy names but the workload does not list get an
+// entry of their own).
+//
+// An authorization policy the model's Validate or the proxy would refuse
+// fails closed: enforced, it becomes a Deny of every request on its ports;
+// in dry run, it is left out. An invalid mTLS policy is ignored.
+//
 // # Version
 //
 // The version is a hash of the config's content (deterministic protobuf
@@ -80,7 +108,8 @@
 // Problems (a backend or parent that does not exist, a conflicting policy,
 // an endpoint with a malformed identity) are returned beside the config,
 // which leaves out only what they affect. Config returns an error only for
-// impossible inputs: an unknown mode, a malformed proxy identity, a proxy
+// impossible inputs: an unknown mode, invalid Mesh settings, a malformed
+// proxy identity, a proxy
 // that needs a certificate (an inbound listener, a meshed endpoint) and has
 // none, an explicit-mode proxy with nothing to listen on, an inbound port
 // that collides with the proxy's own. Check reports the problems of the

@@ -89,7 +89,7 @@ func goldenCases() []goldenCase {
 		return Proxy{Identity: id("shop", "billing"), Workload: workload(snap, "vm-1"), Mode: ModeExplicit, TLS: testTLS(),
 			Watched: watch(refWeb, refAPI, refDB)}
 	}
-	return []goldenCase{
+	cases := []goldenCase{
 		{
 			name:  "client-watches-web",
 			proxy: clientWeb,
@@ -202,6 +202,7 @@ func goldenCases() []goldenCase {
 			},
 		},
 	}
+	return append(cases, securityGoldenCases()...)
 }
 
 // TestGolden translates the fixture for each case and compares the result

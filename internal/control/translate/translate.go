@@ -60,6 +60,9 @@ type Proxy struct {
 	// Previous is the config last sent to this proxy, if any: its explicit
 	// listener assignments are kept.
 	Previous *weftv1.ProxyConfig
+	// Mesh holds the control plane's mesh-wide settings (root namespace,
+	// default inbound policy); the zero value is the defaults.
+	Mesh Mesh
 }
 
 // Problem is something wrong in the model that the translation worked
@@ -103,6 +106,9 @@ func Config(snap *model.Snapshot, p Proxy) (Result, error) {
 	default:
 		return Result{}, fmt.Errorf("translate: proxy %q: unknown mode %q; use %q or %q", p.Identity, p.Mode, ModeTransparent, ModeExplicit)
 	}
+	if err := p.Mesh.Validate(); err != nil {
+		return Result{}, fmt.Errorf("translate: %w", err)
+	}
 	clientNS := ""
 	if p.Identity != "" {
 		id, err := spiffeid.FromString(p.Identity)
@@ -115,7 +121,7 @@ func Config(snap *model.Snapshot, p Proxy) (Result, error) {
 		clientNS = p.Workload.Namespace
 	}
 
-	b := newBuilder(snap, clientNS)
+	b := newBuilder(snap, clientNS, p.Mesh)
 	proxyObj := "Proxy " + cmp.Or(p.Identity, "(no identity)")
 	var watched []string
 	for i, w := range p.Watched {
@@ -191,9 +197,15 @@ func Config(snap *model.Snapshot, p Proxy) (Result, error) {
 // Check reports the problems of the whole model, whichever proxy they would
 // reach: routes whose parents, backends or mirrors do not exist, routes the
 // proxy would reject, policies that target nothing, conflict or are
-// invalid, addresses claimed twice. It is the feed for status conditions.
-func Check(snap *model.Snapshot) []Problem {
-	b := newBuilder(snap, "")
+// invalid, annotations with unknown values, addresses claimed twice. It is
+// the feed for status conditions. It checks with the default Mesh settings;
+// CheckMesh takes others.
+func Check(snap *model.Snapshot) []Problem { return CheckMesh(snap, Mesh{}) }
+
+// CheckMesh is Check under the mesh-wide settings mesh (which must be
+// valid: the root namespace decides which policies are mesh-wide).
+func CheckMesh(snap *model.Snapshot, mesh Mesh) []Problem {
+	b := newBuilder(snap, "", mesh)
 	for _, ref := range sortedKeys(snap.Routes, compareRouteRef) {
 		r := snap.Routes[ref]
 		for j, pr := range r.Parents {
@@ -235,6 +247,7 @@ func Check(snap *model.Snapshot) []Problem {
 	}
 	slices.SortFunc(all, func(a, b *weftv1.Service) int { return cmp.Compare(a.Name, b.Name) })
 	b.dedupAddresses(all)
+	b.checkSecurity()
 	return b.sortedProblems()
 }
 
@@ -248,6 +261,7 @@ type entry struct {
 type builder struct {
 	snap     *model.Snapshot
 	clientNS string
+	mesh     Mesh
 	problems map[Problem]struct{}
 	included map[string]*entry
 	queue    []*entry
@@ -255,10 +269,11 @@ type builder struct {
 	checked map[string]error
 }
 
-func newBuilder(snap *model.Snapshot, clientNS string) *builder {
+func newBuilder(snap *model.Snapshot, clientNS string, mesh Mesh) *builder {
 	return &builder{
 		snap:     snap,
 		clientNS: clientNS,
+		mesh:     mesh,
 		problems: map[Problem]struct{}{},
 		included: map[string]*entry{},
 		checked:  map[string]error{},
@@ -616,8 +631,8 @@ func (b *builder) policyOK(obj, ns string, svc *model.Service, taken bool, winne
 	return true
 }
 
-// inbound returns the inbound listener of the proxy's workload and adds its
-// ports to reserved.
+// inbound returns the inbound listener of the proxy's workload, with its
+// authorization and mTLS modes, and adds its ports to reserved.
 func (b *builder) inbound(w *model.Workload, reserved map[uint16]bool) *weftv1.Inbound {
 	port := cmp.Or(w.ProxyInbound, DefaultInboundPort)
 	reserved[port] = true
@@ -645,6 +660,7 @@ func (b *builder) inbound(w *model.Workload, reserved map[uint16]bool) *weftv1.I
 		}
 		in.Ports = append(in.Ports, &weftv1.InboundPort{Port: uint32(wp.Port), Protocol: proto})
 	}
+	b.security(w, in, reserved)
 	for _, p := range in.Ports {
 		reserved[uint16(p.Port)] = true
 	}

@@ -35,6 +35,31 @@ func validate(svc *weftv1.Service) error {
 	return err
 }
 
+// validateInbound runs the proxy's own validation on an inbound listener
+// (its authorization), in a config that is otherwise valid.
+func validateInbound(in *weftv1.Inbound) error {
+	cfg := &weftv1.ProxyConfig{
+		Tls:      &weftv1.TLS{CertFile: "cert.pem", KeyFile: "key.pem", TrustBundleFile: "bundle.pem"},
+		Inbound:  in,
+		Outbound: &weftv1.Outbound{TransparentAddress: TransparentAddress},
+	}
+	_, err := config.Compile(cfg)
+	return err
+}
+
+// errorLines splits the proxy's verdict into its problems.
+func errorLines(err error) []string {
+	var joined interface{ Unwrap() []error }
+	if errors.As(err, &joined) {
+		var lines []string
+		for _, e := range joined.Unwrap() {
+			lines = append(lines, e.Error())
+		}
+		return lines
+	}
+	return strings.Split(err.Error(), "\n")
+}
+
 // reportRejection records each line of the proxy's verdict as a problem of
 // obj, its field path made relative to the object (a route's routes[i] is
 // its rules[i]).
@@ -42,16 +67,7 @@ func reportRejection(b *builder, obj string, err error, consequence string) {
 	if err == nil {
 		return
 	}
-	var lines []string
-	var joined interface{ Unwrap() []error }
-	if errors.As(err, &joined) {
-		for _, e := range joined.Unwrap() {
-			lines = append(lines, e.Error())
-		}
-	} else {
-		lines = strings.Split(err.Error(), "\n")
-	}
-	for _, l := range lines {
+	for _, l := range errorLines(err) {
 		field, msg, ok := strings.Cut(l, ": ")
 		if !ok {
 			field, msg = "", l

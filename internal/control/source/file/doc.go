@@ -33,6 +33,21 @@
 //     to a Service of the policy's namespace (group "", kind Service) and
 //     the fields of weftv1.RetryBudget and weftv1.CircuitBreaker in
 //     camelCase, durations as Go durations ("10s").
+//   - policy.weft.dev/v1alpha1 AuthorizationPolicy and MutualTLSPolicy:
+//     targetRefs to Services (group "", kind Service; sectionName, a port's
+//     name or number, narrows to one port) or Workloads (group weft.dev,
+//     kind Workload) of the policy's namespace; none: the namespace (the
+//     mesh in the root namespace). See docs/policies.md. What the
+//     translation or the proxy would refuse (translate.ValidateAuthorization)
+//     is refused here, with the field: SPIFFE IDs and trust domains that do
+//     not parse, regular expressions that do not compile (RE2), methods and
+//     header names that are not tokens, unknown actions, modes and match
+//     types, and the proxy's own rules on paths, headers and gRPC names.
+//   - v1 Namespace: only its metadata; the annotation
+//     weft.dev/default-inbound-policy (allow-all, deny-all,
+//     allow-same-namespace, allow-authenticated) sets the namespace's
+//     default inbound authorization, and on a Workload the workload's. A
+//     bad value is a Problem and the level above applies.
 //
 // The namespace defaults to "default". Fields Kubernetes sets (status,
 // uid, managedFields, ...) are accepted and ignored.

@@ -215,12 +215,14 @@ func build(files []fileResult, td spiffeid.TrustDomain) ([]model.Object, []Probl
 
 	services := map[model.ServiceRef]*model.Service{}
 	var workloads []*model.Workload
+	known := map[model.ObjectRef]bool{}
 	for _, r := range order {
 		switch o := r.obj.(type) {
 		case *model.Service:
 			services[o.Ref()] = o
 		case *model.Workload:
 			workloads = append(workloads, o)
+			known[o.Ref()] = true
 		}
 	}
 	slices.SortFunc(workloads, func(a, b *model.Workload) int {
@@ -230,7 +232,7 @@ func build(files []fileResult, td spiffeid.TrustDomain) ([]model.Object, []Probl
 	objs := make([]model.Object, 0, len(order))
 	for _, r := range order {
 		for _, ref := range r.refs {
-			if msg := checkRef(services, ref); msg != "" {
+			if msg := checkRef(services, known, ref); msg != "" {
 				problems = append(problems, Problem{File: r.file, Line: ref.line, Field: ref.field, Message: msg})
 			}
 		}
@@ -262,16 +264,31 @@ func sortProblems(ps []Problem) {
 	})
 }
 
-// checkRef returns what is wrong with a reference to a Service, "" if it
-// resolves.
-func checkRef(services map[model.ServiceRef]*model.Service, ref reference) string {
+// checkRef returns what is wrong with a reference to a Service (or a
+// Workload, for a security policy's target), "" if it resolves.
+func checkRef(services map[model.ServiceRef]*model.Service, workloads map[model.ObjectRef]bool, ref reference) string {
 	consequence := map[refRole]string{
-		refParent:  "the route does not attach there",
-		refBackend: "the backend gets weight 0",
-		refMirror:  "nothing is mirrored there",
-		refPolicy:  "the policy applies to nothing",
+		refParent:   "the route does not attach there",
+		refBackend:  "the backend gets weight 0",
+		refMirror:   "nothing is mirrored there",
+		refPolicy:   "the policy applies to nothing",
+		refSecurity: "this targetRef selects nothing until it exists",
 	}[ref.role]
+	if ref.role == refSecurity && ref.target.Kind == model.TargetWorkload {
+		if w := (model.ObjectRef{Namespace: ref.to.Namespace, Name: ref.to.Name}); !workloads[w] {
+			return fmt.Sprintf("workload %s does not exist; %s", w, consequence)
+		}
+		return ""
+	}
 	svc := services[ref.to.ServiceRef]
+	if section := ref.target.SectionName; svc != nil && section != "" {
+		for _, p := range svc.Ports {
+			if p.Name == section || strconv.Itoa(int(p.Port)) == section {
+				return ""
+			}
+		}
+		return fmt.Sprintf("service %s has no port named or numbered %q (it has %s); %s", ref.to.ServiceRef, section, portNames(svc), consequence)
+	}
 	switch {
 	case svc == nil:
 		return fmt.Sprintf("service %s does not exist; %s", ref.to.ServiceRef, consequence)
@@ -283,6 +300,18 @@ func checkRef(services map[model.ServiceRef]*model.Service, ref reference) strin
 		return fmt.Sprintf("service %s has %d ports; set port to one of %s; %s", ref.to.ServiceRef, len(svc.Ports), portList(svc), consequence)
 	}
 	return ""
+}
+
+// portNames lists a service's ports as "http 80, admin 9000".
+func portNames(svc *model.Service) string {
+	if len(svc.Ports) == 0 {
+		return "no port"
+	}
+	var s []string
+	for _, p := range svc.Ports {
+		s = append(s, strings.TrimSpace(p.Name+" "+strconv.Itoa(int(p.Port))))
+	}
+	return strings.Join(s, ", ")
 }
 
 func portList(svc *model.Service) string {

@@ -32,6 +32,20 @@ func portRef(svc model.ServiceRef, port uint16) model.ServicePortRef {
 // namespace, name).
 func fixtureWant() []model.Object {
 	return []model.Object{
+		&model.AuthorizationPolicy{Namespace: "shop", Name: "no-plaintext-metrics", Created: t0,
+			TargetRefs: []model.PolicyTargetRef{{Kind: model.TargetWorkload, Name: "web-2"}}, Action: model.AuthorizationDeny, DryRun: true,
+			Rules: []model.AuthorizationRule{{From: &weftv1.AuthorizationSource{Authentication: "unauthenticated"}, Ports: []uint16{9102}}}},
+		&model.AuthorizationPolicy{Namespace: "shop", Name: "web-readers", Created: t0,
+			TargetRefs: []model.PolicyTargetRef{{Kind: model.TargetService, Name: "web", SectionName: "http"}}, Action: model.AuthorizationAllow,
+			Rules: []model.AuthorizationRule{
+				{Name: "frontend", From: &weftv1.AuthorizationSource{Identities: []string{"spiffe://weft.local/ns/shop/sa/frontend"}},
+					To: &weftv1.AuthorizationTarget{Methods: []string{"GET", "HEAD"}, Paths: []*weftv1.PathMatch{{Type: "PathPrefix", Value: "/api"}}}},
+				{From: &weftv1.AuthorizationSource{Namespaces: []string{"ops"}, Authentication: "authenticated"}, Ports: []uint16{8080, 8081},
+					To: &weftv1.AuthorizationTarget{
+						Headers: []*weftv1.ValueMatch{{Type: "Exact", Name: "x-debug", Value: "1"}},
+						Grpc:    []*weftv1.GRPCMethodMatch{{Type: "RegularExpression", Service: `shop\.Catalog`, Method: "Get.*"}},
+					}},
+			}},
 		&model.CircuitBreakerPolicy{Namespace: "shop", Name: "catalog-breaker", Created: t0, TargetRef: refCatalog,
 			Breaker: &weftv1.CircuitBreaker{MaxRequests: 100, MaxPending: 10, PendingTimeout: durationpb.New(time.Second),
 				OutlierDetection: &weftv1.OutlierDetection{ConsecutiveFailures: 3, BaseEjectionTime: durationpb.New(30 * time.Second)}}},
@@ -75,6 +89,9 @@ func fixtureWant() []model.Object {
 					},
 				},
 			}},
+		&model.MutualTLSPolicy{Namespace: "weft-system", Name: "strict", Created: created, Mode: model.MTLSStrict,
+			Ports: []model.PortMTLS{{Port: 9102, Mode: model.MTLSPermissive}}},
+		&model.Namespace{Name: "shop", DefaultInboundPolicy: model.DefaultInboundAllowSameNamespace},
 		&model.RetryBudgetPolicy{Namespace: "shop", Name: "web-budget", Created: created, TargetRef: refWeb,
 			Budget: &weftv1.RetryBudget{RetryRatio: 0.1, MinRetriesPerSecond: 5, Ttl: durationpb.New(5 * time.Second)}},
 		&model.Service{Namespace: "shop", Name: "catalog", Selector: map[string]string{"app": "catalog"},
@@ -87,7 +104,7 @@ func fixtureWant() []model.Object {
 		&model.Workload{Namespace: "shop", Name: "catalog-1", ServiceAccount: "default", Labels: map[string]string{"app": "catalog"},
 			Address: netip.MustParseAddr("10.2.0.1"), Ports: []model.WorkloadPort{{Name: "grpc", Port: 9090, Protocol: "grpc"}}},
 		&model.Workload{Namespace: "shop", Name: "web-1", ServiceAccount: "web", Labels: map[string]string{"app": "web"},
-			Address: netip.MustParseAddr("10.1.0.1"), Meshed: true, Ports: []model.WorkloadPort{{Name: "http", Port: 8080, Protocol: "http1"}}},
+			DefaultInboundPolicy: model.DefaultInboundAllowAuthenticated, Address: netip.MustParseAddr("10.1.0.1"), Meshed: true, Ports: []model.WorkloadPort{{Name: "http", Port: 8080, Protocol: "http1"}}},
 		&model.Workload{Namespace: "shop", Name: "web-2", ServiceAccount: "web", Labels: map[string]string{"app": "web", "track": "canary"},
 			Address: netip.MustParseAddr("10.1.0.2"), Meshed: true, ProxyInbound: 4143,
 			Ports: []model.WorkloadPort{{Name: "http", Port: 8081}, {Name: "metrics", Port: 9102, Protocol: "opaque", Opaque: true}}},

@@ -36,6 +36,7 @@ func kinds() [][2]string {
 	return [][2]string{
 		{apiCore, "Service"}, {apiWeft, "Workload"}, {apiGateway, "HTTPRoute"}, {apiGateway, "GRPCRoute"},
 		{apiPolicy, "RetryBudget"}, {apiPolicy, "CircuitBreaker"},
+		{apiCore, "Namespace"}, {apiPolicy, "AuthorizationPolicy"}, {apiPolicy, "MutualTLSPolicy"},
 	}
 }
 
@@ -55,6 +56,12 @@ func newObject(apiVersion, kind string) any {
 		return &retryBudgetDoc{}
 	case [2]string{apiPolicy, "CircuitBreaker"}:
 		return &circuitBreakerDoc{}
+	case [2]string{apiCore, "Namespace"}:
+		return &corev1.Namespace{}
+	case [2]string{apiPolicy, "AuthorizationPolicy"}:
+		return &authorizationPolicyDoc{}
+	case [2]string{apiPolicy, "MutualTLSPolicy"}:
+		return &mutualTLSPolicyDoc{}
 	}
 	return nil
 }
@@ -154,6 +161,7 @@ const (
 	refBackend
 	refMirror
 	refPolicy
+	refSecurity // a targetRef of an authorization or mTLS policy
 )
 
 type reference struct {
@@ -161,6 +169,9 @@ type reference struct {
 	line  int
 	role  refRole
 	to    model.ServicePortRef
+	// target is a refSecurity's targetRef; to holds its namespace and
+	// name.
+	target model.PolicyTargetRef
 }
 
 // conv converts one document, collecting its problems.
@@ -249,6 +260,12 @@ func parseDocument(file string, doc document, mtime time.Time) (*resource, []Pro
 		res.obj = c.retryBudget(o)
 	case *circuitBreakerDoc:
 		res.obj = c.circuitBreaker(o)
+	case *corev1.Namespace:
+		res.obj = c.namespace(o)
+	case *authorizationPolicyDoc:
+		res.obj = c.authorizationPolicy(o)
+	case *mutualTLSPolicyDoc:
+		res.obj = c.mutualTLSPolicy(o)
 	}
 	if c.invalid {
 		return nil, capProblems(c.problems)
@@ -435,7 +452,8 @@ func (c *conv) service(s *corev1.Service) (*model.Service, []string, []int) {
 func (c *conv) workload(w *workloadDoc) *model.Workload {
 	ns, name := c.meta(&w.ObjectMeta, validation.IsDNS1123Subdomain)
 	out := &model.Workload{Namespace: ns, Name: name, Labels: w.Labels, Meshed: true,
-		ServiceAccount: cmp.Or(w.Spec.ServiceAccount, "default")}
+		ServiceAccount:       cmp.Or(w.Spec.ServiceAccount, "default"),
+		DefaultInboundPolicy: c.defaultInbound(&w.ObjectMeta, "the namespace's default applies")}
 	if errs := validation.IsDNS1123Subdomain(out.ServiceAccount); len(errs) > 0 {
 		c.fail("spec.serviceAccount", "%q is not a valid service account name: %s", out.ServiceAccount, strings.Join(errs, "; "))
 	}

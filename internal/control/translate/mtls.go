@@ -1,0 +1,126 @@
+package translate
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+
+	"github.com/weft-mesh/weft/internal/control/model"
+)
+
+// Levels of mTLS policies, most specific first.
+const (
+	levelTargeted = iota // targets the workload, or a service (port) it backs
+	levelNamespace
+	levelMesh
+	levels
+)
+
+// mtls returns the mTLS mode of workload w's ports: base for every port
+// not in ports, and ports where the mode differs from base.
+//
+// For each port, the policies of the most specific level that apply to it
+// decide: targeted (a targetRef selects the workload, or the port through
+// a Service), then the workload's namespace's without targetRefs, then the
+// root namespace's without targetRefs; none: Permissive. Within a level the
+// oldest policy wins and the others are reported. The winner's ports entry
+// for the port, else its mode, is the port's mode.
+func (b *builder) mtls(w *model.Workload, backs backing) (base model.MTLSMode, ports map[uint16]model.MTLSMode) {
+	var byLevel [levels][]applied[*model.MutualTLSPolicy]
+	root := b.mesh.root()
+	for _, p := range b.snap.MutualTLSPoliciesIn(w.Namespace) {
+		if !b.mtlsOK(p) {
+			continue
+		}
+		switch {
+		case len(p.TargetRefs) > 0:
+			if sc := b.targetScope(p.Namespace, p.TargetRefs, w, backs); !sc.empty() {
+				byLevel[levelTargeted] = append(byLevel[levelTargeted], applied[*model.MutualTLSPolicy]{p, sc})
+			}
+		case w.Namespace != root:
+			byLevel[levelNamespace] = append(byLevel[levelNamespace], applied[*model.MutualTLSPolicy]{p, scope{all: true}})
+		}
+	}
+	for _, p := range b.snap.MutualTLSPoliciesIn(root) {
+		if len(p.TargetRefs) == 0 && b.mtlsOK(p) {
+			byLevel[levelMesh] = append(byLevel[levelMesh], applied[*model.MutualTLSPolicy]{p, scope{all: true}})
+		}
+	}
+
+	// decide returns the policy deciding for the ports where applies
+	// holds, reporting the ones it beats.
+	decide := func(applies func(scope) bool) *model.MutualTLSPolicy {
+		for _, level := range byLevel {
+			var winner *model.MutualTLSPolicy
+			for _, a := range level {
+				switch {
+				case !applies(a.scope):
+				case winner == nil:
+					winner = a.p
+				default:
+					b.problem(a.p.Key().String(), "targetRefs", "conflicts with the older %s, which applies to workload %s; the older one wins",
+						winner.Key(), w.Ref())
+				}
+			}
+			if winner != nil {
+				return winner
+			}
+		}
+		return nil
+	}
+	base = model.MTLSPermissive
+	if p := decide(func(sc scope) bool { return sc.all }); p != nil {
+		base = p.Mode
+	}
+	// The ports to decide: the workload's, and any a policy names.
+	candidates := map[uint16]bool{}
+	for _, wp := range w.Ports {
+		if wp.Port != 0 {
+			candidates[wp.Port] = true
+		}
+	}
+	for _, level := range byLevel {
+		for _, a := range level {
+			for _, pm := range a.p.Ports {
+				candidates[pm.Port] = true
+			}
+			for _, port := range a.scope.ports {
+				candidates[port] = true
+			}
+		}
+	}
+	for _, port := range slices.Sorted(maps.Keys(candidates)) {
+		p := decide(func(sc scope) bool { return sc.has(port) })
+		mode := model.MTLSPermissive
+		if p != nil {
+			mode = p.Mode
+			if i := slices.IndexFunc(p.Ports, func(pm model.PortMTLS) bool { return pm.Port == port }); i >= 0 {
+				mode = p.Ports[i].Mode
+			}
+		}
+		if mode != base {
+			if ports == nil {
+				ports = map[uint16]model.MTLSMode{}
+			}
+			ports[port] = mode
+		}
+	}
+	return base, ports
+}
+
+// mtlsOK reports, once, what makes an mTLS policy invalid, and says
+// whether it is valid.
+func (b *builder) mtlsOK(p *model.MutualTLSPolicy) bool {
+	obj := p.Key().String()
+	err, done := b.checked[obj]
+	if !done {
+		if fe := p.Validate(); len(fe) > 0 {
+			for _, e := range fe {
+				b.problem(obj, e.Field, "%s; the policy is ignored", e.Message)
+			}
+			err = fmt.Errorf("%d problems", len(fe))
+		}
+		b.checked[obj] = err
+	}
+	return err == nil
+}
