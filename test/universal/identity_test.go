@@ -2,14 +2,9 @@ package universal
 
 import (
 	"bufio"
-	"context"
 	"fmt"
 	"io"
-	"log/slog"
-	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,16 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/spiffe/go-spiffe/v2/spiffeid"
-
-	"github.com/weft-mesh/weft/internal/clocktest"
 	"github.com/weft-mesh/weft/internal/control/ca"
-	"github.com/weft-mesh/weft/internal/control/identity"
-	"github.com/weft-mesh/weft/internal/control/jointoken"
-	"github.com/weft-mesh/weft/internal/control/model"
-	"github.com/weft-mesh/weft/internal/control/server"
-	"github.com/weft-mesh/weft/internal/control/source/file"
-	"github.com/weft-mesh/weft/internal/proxy/sidecar"
 )
 
 // metric reads one unlabelled sample (or the sum of a labelled one, with
@@ -72,13 +58,8 @@ func eventually(t *testing.T, what string, cond func() bool) {
 // test controls and not one failed request. Then, with the control plane
 // gone, certificates expire: the proxies say so and stop mTLS.
 func TestIssuedIdentityRenewalAndAnchorRoll(t *testing.T) {
-	clk := clocktest.New()
 	var hits1, hits2 atomic.Int64
 	app1, app2 := app(t, "web-1", &hits1), app(t, "web-2", &hits2)
-	dir := t.TempDir()
-	resources := filepath.Join(dir, "mesh")
-	os.Mkdir(resources, 0o700)
-	meshFile := filepath.Join(resources, "mesh.yaml")
 	mesh := `apiVersion: v1
 kind: Service
 metadata: {name: web, namespace: default}
@@ -91,80 +72,11 @@ kind: Workload
 metadata: {name: client-1, namespace: default, labels: {app: client}}
 spec: {address: 127.0.0.1, serviceAccount: client, proxy: {inboundPort: ` + fmt.Sprint(freePort(t)) + `}}
 ` + workload("web-1", app1, freePort(t))
-	writeFile(t, meshFile, mesh)
-
-	log := slog.New(slog.DiscardHandler)
-	if testing.Verbose() {
-		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	}
-	caDir := filepath.Join(dir, "ca")
-	auth, err := identity.OpenAuthority(caDir, ca.Options{TrustDomain: "weft.local", Now: clk.Now}, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tokens, err := jointoken.Open(dir, clk.Now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	src, err := file.New(resources, file.Options{Logger: log, Poll: 100 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cpCtx, cpStop := context.WithCancel(context.Background())
-	cpDone := make(chan error, 1)
-	ready := make(chan struct{})
-	go func() {
-		cpDone <- server.Run(cpCtx, server.Options{Listener: ln, Sources: []model.Source{src}, Logger: log, Ready: ready,
-			Identity: &identity.Options{Authority: auth, Tokens: tokens, Now: clk.Now, Logger: log}})
-	}()
-	<-ready
-
-	ctx, cancel := context.WithCancel(context.Background())
-	var proxyDone []chan error
-	proxy := func(sa, nodeID string, watch []string, explicitBase int) (admin string) {
-		tok, _, err := tokens.Create(jointoken.CreateOptions{Identity: spiffeid.RequireFromString("spiffe://weft.local/ns/default/sa/" + sa), TTL: time.Hour})
-		if err != nil {
-			t.Fatal(err)
-		}
-		tokFile := filepath.Join(dir, nodeID+".token")
-		writeFile(t, tokFile, tok)
-		admin = fmt.Sprintf("127.0.0.1:%d", freePort(t))
-		boot := filepath.Join(dir, nodeID+".yaml")
-		writeFile(t, boot, fmt.Sprintf("admin: {address: %q}\n", admin))
-		ready := make(chan string, 1)
-		done := make(chan error, 1)
-		go func() {
-			done <- sidecar.Run(ctx, sidecar.Options{ConfigPath: boot, Logger: log, Ready: ready, ControlPlane: &sidecar.ControlPlane{
-				Address: ln.Addr().String(), NodeID: nodeID, Watch: watch, ExplicitBase: uint16(explicitBase),
-				JoinTokenFile: tokFile, TrustBundleFile: filepath.Join(caDir, ca.AnchorCertFile), Now: clk.Now, After: clk.After,
-			}})
-		}()
-		select {
-		case <-ready:
-		case err := <-done:
-			t.Fatalf("proxy %s exited: %v", nodeID, err)
-		case <-time.After(15 * time.Second):
-			t.Fatalf("proxy %s got no config from the control plane", nodeID)
-		}
-		proxyDone = append(proxyDone, done)
-		return admin
-	}
-	webAdmin := proxy("web", "web-1", nil, freePort(t))
+	m := startIssuedMesh(t, mesh)
+	clk, caDir, meshFile, auth := m.clk, m.caDir, m.meshFile, m.auth
+	webAdmin := m.proxy("web", "web-1", nil, freePort(t))
 	explicit := freePort(t)
-	clientAdmin := proxy("client", "client-1", []string{"default/web"}, explicit)
-	defer func() {
-		cancel()
-		cpStop()
-		for _, d := range append(proxyDone, cpDone) {
-			if err := <-d; err != nil {
-				t.Error(err)
-			}
-		}
-	}()
+	clientAdmin := m.proxy("client", "client-1", []string{"default/web"}, explicit)
 
 	// Load through the mesh for the whole rotation.
 	var ok, failed atomic.Int64
@@ -266,7 +178,7 @@ spec: {address: 127.0.0.1, serviceAccount: client, proxy: {inboundPort: ` + fmt.
 	// per identity), and joins the service only once its proxy is up.
 	web2 := strings.Replace(workload("web-2", app2, freePort(t)), "serviceAccount: web", "serviceAccount: web2", 1)
 	writeFile(t, meshFile, mesh+strings.Replace(web2, "app: web", "app: web-starting", 1))
-	webAdmin2 := proxy("web2", "web-2", nil, freePort(t))
+	webAdmin2 := m.proxy("web2", "web-2", nil, freePort(t))
 	admins = append(admins, webAdmin2)
 	writeFile(t, meshFile, mesh+web2)
 	eventually(t, "the new workload gets traffic", func() bool { return hits2.Load() > 0 })
@@ -291,11 +203,7 @@ spec: {address: 127.0.0.1, serviceAccount: client, proxy: {inboundPort: ` + fmt.
 
 	// 3. Expiry: with the control plane gone nothing renews. Past expiry
 	// the proxies report it and mTLS stops.
-	cpStop()
-	if err := <-cpDone; err != nil {
-		t.Fatal(err)
-	}
-	cpDone <- nil
+	m.stopControlPlane()
 	clk.Advance(48 * time.Hour)
 	eventually(t, "the client proxy reports its expired certificate", func() bool {
 		resp, err := http.Get("http://" + clientAdmin + "/ready")
