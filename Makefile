@@ -14,7 +14,7 @@ PROXY_TAGS   := grpcnotrace
 # -race everywhere: every package here is small enough for it on 2 cores.
 TEST_FLAGS   ?= -race -count=1 -timeout 15m
 
-.PHONY: all build test lint vet staticcheck fmt-check gen gen-check tools bench demo up clean
+.PHONY: all build test lint vet staticcheck fmt-check gen gen-check tools k8s-env bench bench-scale demo up clean
 
 all: build
 
@@ -46,6 +46,7 @@ gen: $(PROTOC_GEN_GO) $(PROTOC_GEN_GO_GRPC)
 # Fails when the committed generated code is not what `make gen` writes.
 gen-check: gen
 	@git diff --exit-code -- api/gen || { echo "api/gen is stale: run 'make gen' and commit"; exit 1; }
+	@new=$$(git ls-files --others --exclude-standard -- api/gen); if [ -n "$$new" ]; then echo "api/gen has uncommitted new files (run 'make gen' and commit): $$new"; exit 1; fi
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
@@ -58,13 +59,25 @@ staticcheck: $(STATICCHECK)
 
 lint: fmt-check vet staticcheck
 
+# The Kubernetes control plane the tests run (etcd, kube-apiserver,
+# kube-controller-manager), built from the Go module proxy into
+# $WEFT_K8S_CACHE/<version>/ (default ~/.cache/weft-k8s), where internal/k8stest
+# finds it: about 6 minutes on 2 cores the first time, nothing afterwards.
+k8s-env:
+	GO=$(GO) bash hack/k8s-env.sh
+
 # The whole suite: lint, generated code current, every test with -race.
-test: lint gen-check
+test: lint gen-check k8s-env
 	$(GO) test $(TEST_FLAGS) ./...
 
 # Benchmarks against the direct baseline and an HAProxy pair (see bench/README.md).
 bench: build
 	bash bench/run.sh
+
+# The control plane at 1,000 services and 10,000 workloads with 200 proxy
+# streams (WEFT_SCALE_PROXIES, WEFT_SCALE_CHANGES); see docs/benchmarks.md.
+bench-scale:
+	$(GO) test -run '^$$' -bench ControlPlaneScale -benchtime 1x ./test/scale
 
 clean:
 	rm -rf $(BIN)

@@ -119,16 +119,16 @@ func (o Options) withDefaults() (Options, error) {
 // Authority is a loaded, verified trust anchor and issuer. It is safe for
 // concurrent use; it is immutable after LoadOrCreate.
 type Authority struct {
-	dir       string
-	td        spiffeid.TrustDomain
-	anchors   []*x509.Certificate // the trusted anchors
-	signing   int                 // index in anchors of the one anchor.key belongs to; -1: none (supplied CA)
-	expired   []*x509.Certificate // expired anchors still in anchor.crt
-	issuer    *x509.Certificate
+	dir     string
+	td      spiffeid.TrustDomain
+	anchors []*x509.Certificate // the trusted anchors
+	signing int                 // index in anchors of the one anchor.key belongs to; -1: none (supplied CA)
+	expired []*x509.Certificate // expired anchors still in anchor.crt
+	issuer  *x509.Certificate
 	// intermediates between the issuer and an anchor (supplied CAs only).
 	intermediates []*x509.Certificate
 	issuerKey     crypto.Signer
-	now       func() time.Time
+	now           func() time.Time
 }
 
 // Expiry is when one certificate of the authority stops being valid.

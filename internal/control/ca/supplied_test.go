@@ -47,7 +47,9 @@ func suppliedCA(t *testing.T, dir string) {
 	root, rootKey := mk("corp root", nil, nil)
 	inter, interKey := mk("corp intermediate", root, rootKey)
 	issuer, issuerKey := mk("weft issuer (cert-manager)", inter, interKey)
-	p := func(c *x509.Certificate) []byte { return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw}) }
+	p := func(c *x509.Certificate) []byte {
+		return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})
+	}
 	os.MkdirAll(dir, 0o700)
 	for name, b := range map[string][]byte{
 		ca.SuppliedCertFile: append(p(issuer), p(inter)...),

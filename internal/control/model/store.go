@@ -125,7 +125,7 @@ func (s *Store) Replace(source string, objects []Object) error {
 			return fmt.Errorf("model: replace from %s: object %d: %w: %s is listed twice", source, i, ErrInvalid, o.Key())
 		}
 		keys[o.Key()] = struct{}{}
-		objs[i] = o.clone()
+		objs[i] = o
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -136,7 +136,12 @@ func (s *Store) Replace(source string, objects []Object) error {
 		}
 	}
 	for _, o := range objs {
-		changed = s.upsert(source, o) || changed
+		// Cloned only when it changed: a source that sends its whole state
+		// on every change makes no garbage for what stayed the same.
+		if prev, ok := s.owners[o.Key()][source]; ok && reflect.DeepEqual(prev, o) {
+			continue
+		}
+		changed = s.upsert(source, o.clone()) || changed
 	}
 	if changed {
 		s.commit()
@@ -192,6 +197,9 @@ func (s *Store) commit() {
 // changed (it does not when another source's copy wins).
 func (s *Store) upsert(source string, o Object) bool {
 	k := o.Key()
+	if prev, ok := s.owners[k][source]; ok && reflect.DeepEqual(prev, o) {
+		return false // unchanged: no new snapshot, nothing to push
+	}
 	if s.owners[k] == nil {
 		s.owners[k] = map[string]Object{}
 	}

@@ -79,3 +79,38 @@ func selects(selector, labels map[string]string) bool {
 	}
 	return true
 }
+
+// workloadIndex finds the workloads a selector may match without looking at
+// every workload: by namespace, then by one label pair. With a thousand
+// services and ten thousand workloads, scanning them all per service costs
+// most of a reload.
+type workloadIndex map[string]map[string][]*model.Workload // namespace -> "key=value" -> workloads, in order
+
+func indexWorkloads(ws []*model.Workload) workloadIndex {
+	ix := workloadIndex{}
+	for _, w := range ws {
+		byLabel := ix[w.Namespace]
+		if byLabel == nil {
+			byLabel = map[string][]*model.Workload{}
+			ix[w.Namespace] = byLabel
+		}
+		for k, v := range w.Labels {
+			byLabel[k+"="+v] = append(byLabel[k+"="+v], w)
+		}
+	}
+	return ix
+}
+
+// candidates returns, in order, the workloads of ns that carry the rarest
+// label pair of selector: a superset of the ones it selects.
+func (ix workloadIndex) candidates(ns string, selector map[string]string) []*model.Workload {
+	var best []*model.Workload
+	first := true
+	for k, v := range selector {
+		list := ix[ns][k+"="+v]
+		if first || len(list) < len(best) {
+			best, first = list, false
+		}
+	}
+	return best
+}

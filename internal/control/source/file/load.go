@@ -228,6 +228,7 @@ func build(files []fileResult, td spiffeid.TrustDomain) ([]model.Object, []Probl
 	slices.SortFunc(workloads, func(a, b *model.Workload) int {
 		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
 	})
+	index := indexWorkloads(workloads)
 
 	objs := make([]model.Object, 0, len(order))
 	for _, r := range order {
@@ -245,7 +246,7 @@ func build(files []fileResult, td spiffeid.TrustDomain) ([]model.Object, []Probl
 		// for the next load.
 		c := *svc
 		c.Ports = slices.Clone(svc.Ports)
-		set, ps := endpoints(&c, r, workloads, td)
+		set, ps := endpoints(&c, r, index.candidates(c.Namespace, c.Selector), td)
 		problems = append(problems, ps...)
 		objs = append(objs, &c, set)
 	}

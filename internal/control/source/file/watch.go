@@ -159,6 +159,13 @@ type runner struct {
 	// lastGood holds, per file, the resources last served from it.
 	lastGood map[string][]*resource
 	reported map[Problem]bool
+	// parsed caches each file's parse by the SHA-256 of its content.
+	parsed map[string]parsedFile
+}
+
+type parsedFile struct {
+	sum    [sha256.Size]byte
+	result fileResult
 }
 
 func newRunner(s *Source, st *model.Store, w *fsnotify.Watcher) *runner {
@@ -186,16 +193,29 @@ func (r *runner) reload() error {
 	if r.loaded && d == r.digest {
 		return nil
 	}
+	// Only files whose content changed are parsed again: with a thousand
+	// files, one edit must not cost a thousand parses.
 	results := make([]fileResult, len(files))
+	parsed := make(map[string]parsedFile, len(files))
 	for i, f := range files {
-		results[i] = parseFile(f)
+		if f.err != nil || f.dir {
+			results[i] = parseFile(f)
+			continue
+		}
+		sum := sha256.Sum256(f.data)
+		if c, ok := r.parsed[f.path]; ok && c.sum == sum {
+			results[i] = c.result
+		} else {
+			results[i] = parseFile(f)
+		}
+		parsed[f.path] = parsedFile{sum: sum, result: results[i]}
 	}
 	results, good := keepLastGood(results, r.lastGood)
 	objs, problems := build(results, r.td)
 	if err := r.st.Replace(r.Name(), objs); err != nil {
 		return fmt.Errorf("applying %d objects: %w", len(objs), err)
 	}
-	r.digest, r.loaded, r.lastGood = d, true, good
+	r.digest, r.loaded, r.lastGood, r.parsed = d, true, good, parsed
 	r.setProblems(problems)
 	r.log.Info("resources loaded", "files", len(files), "objects", len(objs), "problems", len(problems))
 	return nil
@@ -304,6 +324,8 @@ func keepLastGood(results []fileResult, last map[string][]*resource) ([]fileResu
 			for _, res := range f.resources {
 				have[res.obj.Key()] = true
 			}
+			// Clip: f.resources may be shared with the parse cache.
+			f.resources = slices.Clip(f.resources)
 			for _, res := range last[f.path] {
 				if !have[res.obj.Key()] {
 					f.resources = append(f.resources, res)
