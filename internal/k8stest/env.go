@@ -93,6 +93,10 @@ type Env struct {
 	// StartDuration is how long New took, CRDs and kube-controller-manager
 	// included.
 	StartDuration time.Duration
+	// ServiceAccountKeyFile is the PEM private key (PKCS#8) the apiserver
+	// signs ServiceAccount tokens with, so tests can mint tokens the real
+	// apiserver would have signed (e.g. already expired ones).
+	ServiceAccountKeyFile string
 
 	te         *envtest.Environment
 	httpClient *http.Client
@@ -231,6 +235,7 @@ func New(ctx context.Context, opts Options) (*Env, error) {
 		}
 	}
 
+	env.ServiceAccountKeyFile = saKey
 	env.StartDuration = time.Since(start)
 	logger.Info("kubernetes test control plane started",
 		"version", KubernetesVersion, "apiserver", cfg.Host, "apiserver_ready", apiReady.Round(time.Millisecond),

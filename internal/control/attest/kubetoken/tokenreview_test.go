@@ -5,9 +5,12 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -72,6 +75,16 @@ func TestVerifyWithAPIServer(t *testing.T) {
 			name:    "same claims signed by another key",
 			token:   func(t *testing.T) string { return forge(t, webToken) },
 			wantErr: refusedHint,
+		},
+		{
+			name:    "genuine token, expired",
+			token:   func(t *testing.T) string { return expired(t, webToken) },
+			wantErr: refusedHint,
+		},
+		{
+			name:   "re-signed with the apiserver's key, not expired (the control case)",
+			token:  func(t *testing.T) string { return resign(t, webToken, signingKey(t), nil) },
+			wantID: "spiffe://cluster.local/ns/" + ns.Name + "/sa/web",
 		},
 		{
 			name:    "mangled signature",
@@ -150,6 +163,27 @@ func requestToken(t *testing.T, cs kubernetes.Interface, ns, sa string, audience
 // of its own.
 func forge(t *testing.T, token string) string {
 	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resign(t, token, key, nil)
+}
+
+// expired returns token with its validity moved an hour into the past,
+// signed with the apiserver's own key: a genuine token that has expired.
+func expired(t *testing.T, token string) string {
+	t.Helper()
+	return resign(t, token, signingKey(t), func(claims map[string]any) {
+		past := time.Now().Add(-time.Hour).Unix()
+		claims["exp"], claims["nbf"], claims["iat"] = past, past-600, past-600
+	})
+}
+
+// resign returns token's header (with alg ES256) and claims, changed by
+// edit when not nil, signed by key.
+func resign(t *testing.T, token string, key *ecdsa.PrivateKey, edit func(claims map[string]any)) string {
+	t.Helper()
 	parts := strings.Split(token, ".")
 	if len(parts) != 3 {
 		t.Fatalf("token has %d parts, want 3", len(parts))
@@ -162,16 +196,28 @@ func forge(t *testing.T, token string) string {
 	if err := json.Unmarshal(rawHeader, &header); err != nil {
 		t.Fatalf("decoding the token header: %v", err)
 	}
-	header["alg"] = "ES256" // kid kept: the forgery claims the real key
+	header["alg"] = "ES256" // kid kept: the token claims the real key
 	rawHeader, err = json.Marshal(header)
 	if err != nil {
 		t.Fatal(err)
 	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
+	payload := parts[1]
+	if edit != nil {
+		raw, err := base64.RawURLEncoding.DecodeString(parts[1])
+		if err != nil {
+			t.Fatalf("decoding the token claims: %v", err)
+		}
+		var claims map[string]any
+		if err := json.Unmarshal(raw, &claims); err != nil {
+			t.Fatalf("decoding the token claims: %v", err)
+		}
+		edit(claims)
+		if raw, err = json.Marshal(claims); err != nil {
+			t.Fatal(err)
+		}
+		payload = base64.RawURLEncoding.EncodeToString(raw)
 	}
-	signed := base64.RawURLEncoding.EncodeToString(rawHeader) + "." + parts[1]
+	signed := base64.RawURLEncoding.EncodeToString(rawHeader) + "." + payload
 	digest := sha256.Sum256([]byte(signed))
 	r, s, err := ecdsa.Sign(rand.Reader, key, digest[:])
 	if err != nil {
@@ -193,4 +239,28 @@ func mangleSignature(t *testing.T, token string) string {
 	}
 	sig[len(sig)/2] ^= 0xff
 	return token[:i+1] + base64.RawURLEncoding.EncodeToString(sig)
+}
+
+// signingKey is the apiserver's ServiceAccount signing key.
+func signingKey(t *testing.T) *ecdsa.PrivateKey {
+	t.Helper()
+	b, err := os.ReadFile(kube.Get(t).ServiceAccountKeyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, _ := pem.Decode(b)
+	if block == nil {
+		t.Fatal("the apiserver's signing key file holds no PEM block")
+	}
+	parsed, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+	if err != nil {
+		if parsed, err = x509.ParseECPrivateKey(block.Bytes); err != nil {
+			t.Fatalf("parsing the apiserver's signing key: %v", err)
+		}
+	}
+	key, ok := parsed.(*ecdsa.PrivateKey)
+	if !ok {
+		t.Fatalf("the apiserver's signing key is a %T, want ECDSA", parsed)
+	}
+	return key
 }
