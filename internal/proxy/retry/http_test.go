@@ -160,39 +160,55 @@ func TestHTTPConnectFailureRetriedElsewhere(t *testing.T) {
 }
 
 func TestHTTPPerTryTimeout(t *testing.T) {
-	var calls atomic.Int64
-	release := make(chan struct{})
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch calls.Add(1) {
-		case 1: // hangs before the headers
-			select {
-			case <-r.Context().Done():
-			case <-release:
-			}
-			return
-		default: // headers at once, body after several per-try timeouts
-			w.WriteHeader(200)
-			w.(http.Flusher).Flush()
-			time.Sleep(150 * time.Millisecond)
-			io.WriteString(w, "slow body")
-		}
-	}))
-	defer srv.Close()
-	defer close(release)
+	for _, tc := range []struct {
+		name      string
+		bodyAfter time.Duration
+		wantBody  bool
+	}{
+		{"body within the per-try timeout", 10 * time.Millisecond, true},
+		// Gateway API's backendRequest covers the whole response.
+		{"body later than the per-try timeout is cut", 300 * time.Millisecond, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var calls atomic.Int64
+			release := make(chan struct{})
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				switch calls.Add(1) {
+				case 1: // hangs before the headers
+					select {
+					case <-r.Context().Done():
+					case <-release:
+					}
+					return
+				default: // headers at once, then the body
+					w.WriteHeader(200)
+					w.(http.Flusher).Flush()
+					select {
+					case <-time.After(tc.bodyAfter):
+					case <-r.Context().Done():
+						return
+					}
+					io.WriteString(w, "slow body")
+				}
+			}))
+			defer srv.Close()
+			defer close(release)
 
-	p := testPolicy()
-	p.OnReset = true
-	p.PerTryTimeout = 50 * time.Millisecond
-	resp, res, err := retry.Do(newGet(t), p, plentyBudget(t), transportAttempt(t, hostOf(srv)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if err != nil || string(got) != "slow body" {
-		t.Fatalf("body %q, %v; want the whole body though it took longer than PerTryTimeout", got, err)
-	}
-	if res.Retries != 1 || calls.Load() != 2 {
-		t.Fatalf("%d calls, %+v; want the hung try retried once", calls.Load(), res)
+			p := testPolicy()
+			p.OnReset = true
+			p.PerTryTimeout = 100 * time.Millisecond
+			resp, res, err := retry.Do(newGet(t), p, plentyBudget(t), transportAttempt(t, hostOf(srv)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if full := err == nil && string(got) == "slow body"; full != tc.wantBody {
+				t.Fatalf("body %q, %v; want the whole body: %v", got, err, tc.wantBody)
+			}
+			if res.Retries != 1 || calls.Load() != 2 {
+				t.Fatalf("%d calls, %+v; want the hung try retried once", calls.Load(), res)
+			}
+		})
 	}
 }

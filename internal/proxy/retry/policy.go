@@ -49,9 +49,12 @@ type Policy struct {
 	MaxBodyBytes int
 	// Backoff is the wait before each retry.
 	Backoff Backoff
-	// PerTryTimeout bounds how long one try may take to return response
-	// headers; 0 means no limit beyond the request's context. Reading the
-	// body of the response Do returns is not limited.
+	// PerTryTimeout bounds one try from the moment it is sent until its
+	// whole response has been received (Gateway API's
+	// timeouts.backendRequest): a try without response headers in time is
+	// retried as a timeout; the body of the response Do returns is cut when
+	// the time runs out. 0 means no limit beyond the request's context.
+	// Upgraded connections (101) are not limited once established.
 	PerTryTimeout time.Duration
 	// Sleep waits d or until ctx is done, returning ctx's error then. nil
 	// means a timer; tests inject a fake.

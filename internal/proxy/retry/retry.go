@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"sync/atomic"
 	"time"
 )
 
@@ -135,7 +136,7 @@ func Do(req *http.Request, p Policy, b *Budget, attempt Attempt) (*http.Response
 
 		discard(resp)
 		if stop != nil {
-			stop.cancel(errRetrying)
+			stop.stop(errRetrying)
 		}
 		n := res.Retries + 1
 		if d := p.backoff(n); d > 0 {
@@ -207,37 +208,48 @@ func discard(resp *http.Response) {
 type tryTimer struct {
 	timer  *time.Timer
 	cancel context.CancelCauseFunc
+	fired  atomic.Bool
 }
 
 // startTryTimer returns a child of ctx that is cancelled with
-// ErrPerTryTimeout after d unless expired is called first.
+// ErrPerTryTimeout after d.
 func startTryTimer(ctx context.Context, d time.Duration) (context.Context, *tryTimer) {
 	tctx, cancel := context.WithCancelCause(ctx)
 	t := &tryTimer{cancel: cancel}
-	t.timer = time.AfterFunc(d, func() { cancel(ErrPerTryTimeout) })
+	t.timer = time.AfterFunc(d, func() {
+		t.fired.Store(true)
+		cancel(ErrPerTryTimeout)
+	})
 	return tctx, t
 }
 
-// expired stops the timer, reporting whether it had already fired. Once it
-// has returned false the try's context stays alive, so the body of the
-// response can be read past the per-try timeout.
-func (t *tryTimer) expired() bool {
-	return !t.timer.Stop()
-}
+// expired reports whether the timer has fired. It keeps running: as Gateway
+// API's timeouts.backendRequest says, it bounds the try until the whole
+// response has been received, body included (see keepUntilClose).
+func (t *tryTimer) expired() bool { return t.fired.Load() }
 
 // keepUntilClose arranges for the try's context to be released when the
-// final response's body is closed (at once when there is no body).
+// final response's body is closed (at once when there is no body). Until
+// then the timer bounds the reading of the body too, except for a 101
+// Switching Protocols: a tunnel lives as long as its ends want.
 func (t *tryTimer) keepUntilClose(resp *http.Response) {
 	if resp == nil || resp.Body == nil {
-		t.cancel(nil)
+		t.stop(nil)
 		return
 	}
 	if rw, ok := resp.Body.(io.ReadWriteCloser); ok {
 		// A 101 Switching Protocols body is also the writer.
-		resp.Body = &cancelOnCloseRW{ReadWriteCloser: rw, cancel: t.cancel}
+		t.timer.Stop()
+		resp.Body = &cancelOnCloseRW{ReadWriteCloser: rw, cancel: t.stop}
 		return
 	}
-	resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: t.cancel}
+	resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: t.stop}
+}
+
+// stop stops the timer and releases the try's context.
+func (t *tryTimer) stop(cause error) {
+	t.timer.Stop()
+	t.cancel(cause)
 }
 
 // cancelOnClose releases a try's context when the response body is closed.
