@@ -26,6 +26,21 @@ const (
 // oldest policy wins and the others are reported. The winner's ports entry
 // for the port, else its mode, is the port's mode.
 func (b *builder) mtls(w *model.Workload, backs backing) (base model.MTLSMode, ports map[uint16]model.MTLSMode) {
+	d := b.mtlsDecide(w, backs)
+	return d.base, d.ports
+}
+
+// mtlsDecision is what mtls decides, with the policy that decided each
+// port: baseBy for every port not in by; nil where no policy applies.
+type mtlsDecision struct {
+	base   model.MTLSMode
+	ports  map[uint16]model.MTLSMode
+	baseBy *model.MutualTLSPolicy
+	by     map[uint16]*model.MutualTLSPolicy
+}
+
+// mtlsDecide is mtls, keeping the deciding policies.
+func (b *builder) mtlsDecide(w *model.Workload, backs backing) mtlsDecision {
 	var byLevel [levels][]applied[*model.MutualTLSPolicy]
 	root := b.mesh.root()
 	for _, p := range b.snap.MutualTLSPoliciesIn(w.Namespace) {
@@ -68,9 +83,9 @@ func (b *builder) mtls(w *model.Workload, backs backing) (base model.MTLSMode, p
 		}
 		return nil
 	}
-	base = model.MTLSPermissive
+	d := mtlsDecision{base: model.MTLSPermissive, by: map[uint16]*model.MutualTLSPolicy{}}
 	if p := decide(func(sc scope) bool { return sc.all }); p != nil {
-		base = p.Mode
+		d.base, d.baseBy = p.Mode, p
 	}
 	// The ports to decide: the workload's, and any a policy names.
 	candidates := map[uint16]bool{}
@@ -91,21 +106,28 @@ func (b *builder) mtls(w *model.Workload, backs backing) (base model.MTLSMode, p
 	}
 	for _, port := range slices.Sorted(maps.Keys(candidates)) {
 		p := decide(func(sc scope) bool { return sc.has(port) })
-		mode := model.MTLSPermissive
-		if p != nil {
-			mode = p.Mode
-			if i := slices.IndexFunc(p.Ports, func(pm model.PortMTLS) bool { return pm.Port == port }); i >= 0 {
-				mode = p.Ports[i].Mode
+		d.by[port] = p
+		mode, _ := policyPortMode(p, port)
+		if mode != d.base {
+			if d.ports == nil {
+				d.ports = map[uint16]model.MTLSMode{}
 			}
-		}
-		if mode != base {
-			if ports == nil {
-				ports = map[uint16]model.MTLSMode{}
-			}
-			ports[port] = mode
+			d.ports[port] = mode
 		}
 	}
-	return base, ports
+	return d
+}
+
+// policyPortMode is the mode policy p gives port: its ports entry for the
+// port (entry set), else its mode; Permissive for no policy.
+func policyPortMode(p *model.MutualTLSPolicy, port uint16) (mode model.MTLSMode, entry bool) {
+	if p == nil {
+		return model.MTLSPermissive, false
+	}
+	if i := slices.IndexFunc(p.Ports, func(pm model.PortMTLS) bool { return pm.Port == port }); i >= 0 {
+		return p.Ports[i].Mode, true
+	}
+	return p.Mode, false
 }
 
 // mtlsOK reports, once, what makes an mTLS policy invalid, and says

@@ -85,6 +85,11 @@ type Result struct {
 	Problems []Problem
 }
 
+// ErrNothingToServe is Config's error for an explicit-mode proxy of no known
+// workload none of whose watched services exists (yet): it would have no
+// listener at all. Nothing is wrong with the model; the proxy waits.
+var ErrNothingToServe = errors.New("no workload of its own and none of the services it watches exists: nothing to listen on yet")
+
 // ServiceName is the name of the proxy service for one port of a service:
 // "<name>.<namespace>:<port>".
 func ServiceName(svc model.ServiceRef, port uint16) string {
@@ -170,7 +175,7 @@ func Config(snap *model.Snapshot, p Proxy) (Result, error) {
 		base := cmp.Or(p.ExplicitBase, DefaultExplicitBase)
 		cfg.Outbound = &weftv1.Outbound{Explicit: b.explicit(proxyObj, watched, base, reserved, p.Previous)}
 		if cfg.Inbound == nil && len(cfg.Outbound.Explicit) == 0 {
-			return Result{}, fmt.Errorf("translate: explicit-mode proxy %q has no workload and no explicit listener (it watches no service): nothing to listen on", p.Identity)
+			return Result{}, fmt.Errorf("translate: explicit-mode proxy %q: %w", p.Identity, ErrNothingToServe)
 		}
 	}
 	if cfg.Tls == nil {
