@@ -14,6 +14,7 @@ import (
 	"github.com/weft-mesh/weft/internal/control/identity"
 	"github.com/weft-mesh/weft/internal/control/jointoken"
 	"github.com/weft-mesh/weft/internal/control/model"
+	"github.com/weft-mesh/weft/internal/control/registry"
 	"github.com/weft-mesh/weft/internal/control/server"
 	"github.com/weft-mesh/weft/internal/control/source/file"
 	"github.com/weft-mesh/weft/internal/control/translate"
@@ -41,7 +42,7 @@ func identityOptions(dataDir, trustDomain string, lifetime time.Duration, log *s
 func controlCmd() *cobra.Command {
 	var dir, dataDir, listen, trustDomain, level, format string
 	var mesh translate.Mesh
-	var lifetime time.Duration
+	var lifetime, grace time.Duration
 	c := &cobra.Command{
 		Use:   "control",
 		Short: "Run the control plane: read the mesh's resources from --dir and stream each proxy its config",
@@ -71,16 +72,21 @@ token) and the Discovery API, over TLS with the control plane's own certificate.
 			if err != nil {
 				return err
 			}
+			reg, err := registry.New(registry.Options{DataDir: dataDir, Grace: grace, Logger: log})
+			if err != nil {
+				return fmt.Errorf("--data-dir: %w", err)
+			}
 			ln, err := net.Listen("tcp", listen)
 			if err != nil {
 				return fmt.Errorf("--listen %s: %w", listen, err)
 			}
-			return server.Run(cmd.Context(), server.Options{Listener: ln, Sources: []model.Source{src}, Logger: log, Identity: id, Mesh: mesh})
+			return server.Run(cmd.Context(), server.Options{Listener: ln, Sources: []model.Source{src}, Logger: log, Identity: id, Mesh: mesh, Registry: reg})
 		},
 	}
 	c.Flags().StringVar(&dir, "dir", "weft.d", "directory of the mesh's YAML resources")
 	c.Flags().StringVar(&listen, "listen", "127.0.0.1:8086", "address of the control plane's gRPC API (Identity and Discovery, TLS)")
-	c.Flags().StringVar(&dataDir, "data-dir", defaultDataDir, "the control plane's state: CA in <data-dir>/ca, join tokens")
+	c.Flags().StringVar(&dataDir, "data-dir", defaultDataDir, "the control plane's state: CA in <data-dir>/ca, join tokens, registered workloads")
+	c.Flags().DurationVar(&grace, "registration-grace", registry.DefaultGrace, "how long a workload registered by its proxy (weft-proxy run --register) stays, not ready, after the proxy vanished without deregistering, and how long a restarted control plane waits for the proxies of the registrations it kept")
 	c.Flags().DurationVar(&lifetime, "cert-lifetime", identity.DefaultLifetime, "lifetime of the workload certificates it issues (renewed at about 70%)")
 	c.Flags().StringVar(&trustDomain, "trust-domain", "", "SPIFFE trust domain of workload identities (default "+file.DefaultTrustDomain+")")
 	c.Flags().StringVar(&mesh.RootNamespace, "root-namespace", translate.DefaultRootNamespace, "namespace whose AuthorizationPolicy and MutualTLSPolicy without targetRefs apply to the whole mesh")

@@ -42,7 +42,9 @@ type issuedMesh struct {
 	proxyDone []chan error
 }
 
-func startIssuedMesh(t *testing.T, resources string) *issuedMesh {
+// startIssuedMesh starts the control plane; opts, when given, change its
+// options (e.g. add a Registry).
+func startIssuedMesh(t *testing.T, resources string, opts ...func(*server.Options)) *issuedMesh {
 	t.Helper()
 	m := &issuedMesh{t: t, clk: clocktest.New(), dir: t.TempDir(), log: slog.New(slog.DiscardHandler)}
 	if testing.Verbose() {
@@ -72,10 +74,12 @@ func startIssuedMesh(t *testing.T, resources string) *issuedMesh {
 	cpCtx, cpStop := context.WithCancel(context.Background())
 	m.cpStop, m.cpDone = cpStop, make(chan error, 1)
 	ready := make(chan struct{})
-	go func() {
-		m.cpDone <- server.Run(cpCtx, server.Options{Listener: ln, Sources: []model.Source{src}, Logger: m.log, Ready: ready,
-			Identity: &identity.Options{Authority: m.auth, Tokens: m.tokens, Now: m.clk.Now, Logger: m.log}})
-	}()
+	so := server.Options{Listener: ln, Sources: []model.Source{src}, Logger: m.log, Ready: ready,
+		Identity: &identity.Options{Authority: m.auth, Tokens: m.tokens, Now: m.clk.Now, Logger: m.log}}
+	for _, o := range opts {
+		o(&so)
+	}
+	go func() { m.cpDone <- server.Run(cpCtx, so) }()
 	<-ready
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	t.Cleanup(m.stop)
@@ -106,6 +110,15 @@ func (m *issuedMesh) stop() {
 // token for service account sa in namespace default, and waits for its
 // first config. It returns the proxy's admin address.
 func (m *issuedMesh) proxy(sa, nodeID string, watch []string, explicitBase int) string {
+	m.t.Helper()
+	admin, _ := m.proxyWith(sa, nodeID, watch, explicitBase, nil)
+	return admin
+}
+
+// proxyWith is proxy with edit, when not nil, changing the proxy's
+// ControlPlane settings (e.g. to register its workload). It also returns a
+// function that stops this proxy (it drains) and waits for it.
+func (m *issuedMesh) proxyWith(sa, nodeID string, watch []string, explicitBase int, edit func(*sidecar.ControlPlane)) (admin string, stop func()) {
 	t := m.t
 	t.Helper()
 	tok, _, err := m.tokens.Create(jointoken.CreateOptions{Identity: spiffeid.RequireFromString("spiffe://weft.local/ns/default/sa/" + sa), TTL: time.Hour})
@@ -114,24 +127,40 @@ func (m *issuedMesh) proxy(sa, nodeID string, watch []string, explicitBase int) 
 	}
 	tokFile := filepath.Join(m.dir, nodeID+".token")
 	writeFile(t, tokFile, tok)
-	admin := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	admin = fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	boot := filepath.Join(m.dir, nodeID+".yaml")
 	writeFile(t, boot, fmt.Sprintf("admin: {address: %q}\n", admin))
 	ready := make(chan string, 1)
 	done := make(chan error, 1)
+	cp := &sidecar.ControlPlane{
+		Address: m.addr, NodeID: nodeID, Watch: watch, ExplicitBase: uint16(explicitBase),
+		JoinTokenFile: tokFile, TrustBundleFile: filepath.Join(m.caDir, ca.AnchorCertFile), Now: m.clk.Now, After: m.clk.After,
+	}
+	if edit != nil {
+		edit(cp)
+	}
+	ctx, cancel := context.WithCancel(m.ctx)
 	go func() {
-		done <- sidecar.Run(m.ctx, sidecar.Options{ConfigPath: boot, Logger: m.log, Ready: ready, ControlPlane: &sidecar.ControlPlane{
-			Address: m.addr, NodeID: nodeID, Watch: watch, ExplicitBase: uint16(explicitBase),
-			JoinTokenFile: tokFile, TrustBundleFile: filepath.Join(m.caDir, ca.AnchorCertFile), Now: m.clk.Now, After: m.clk.After,
-		}})
+		done <- sidecar.Run(ctx, sidecar.Options{ConfigPath: boot, Logger: m.log, Ready: ready, ControlPlane: cp})
 	}()
 	select {
 	case <-ready:
 	case err := <-done:
+		cancel()
 		t.Fatalf("proxy %s exited: %v", nodeID, err)
 	case <-time.After(15 * time.Second):
+		cancel()
 		t.Fatalf("proxy %s got no config from the control plane", nodeID)
 	}
 	m.proxyDone = append(m.proxyDone, done)
-	return admin
+	stop = func() {
+		t.Helper()
+		cancel()
+		err := <-done
+		done <- nil // for m.stop
+		if err != nil {
+			t.Fatalf("proxy %s: %v", nodeID, err)
+		}
+	}
+	return admin, stop
 }

@@ -56,6 +56,21 @@ type Options struct {
 	// certificate must be node.identity). Its error, a gRPC status, ends
 	// the stream before anything is sent.
 	Authenticate func(ctx context.Context, node *discoveryv1.Node) error
+	// Admit, when set, is called after Authenticate with the stream's node
+	// and its first request, for what a proxy asks of the control plane
+	// that may be refused (a workload registration). Its error, a gRPC
+	// status, ends the stream before anything is sent, as Authenticate's
+	// does; once it returned nil, OnDisconnect is called when the stream
+	// ends.
+	Admit func(ctx context.Context, node *discoveryv1.Node, first *discoveryv1.DiscoveryRequest) error
+	// OnRequest, when set, is called with every request of a stream after
+	// the first (which Admit receives), in order, on the stream's receive
+	// path: keep it quick.
+	//
+	// Admit, OnConnect, OnWatch, OnRequest and OnDisconnect receive the
+	// same *Node for every call about one stream, and a distinct one for
+	// each stream: it may serve as the stream's key.
+	OnRequest func(node *discoveryv1.Node, req *discoveryv1.DiscoveryRequest)
 }
 
 // Server serves the Discovery service from a Cache.
@@ -118,6 +133,12 @@ func (s *Server) stream(stream discoveryv1.Discovery_StreamServer) error {
 			return err
 		}
 	}
+	if s.o.Admit != nil {
+		if err := s.o.Admit(stream.Context(), node, first); err != nil {
+			log.Warn("proxy stream refused", "error", err)
+			return err
+		}
+	}
 
 	w := s.cache.connect(node, time.Now())
 	defer s.cache.disconnect(w)
@@ -160,6 +181,9 @@ func (s *Server) receive(stream discoveryv1.Discovery_StreamServer, w *conn, nod
 		}
 		if len(req.GetWatchServices()) > 0 && s.o.OnWatch != nil {
 			s.o.OnWatch(node, req.GetWatchServices())
+		}
+		if s.o.OnRequest != nil {
+			s.o.OnRequest(node, req)
 		}
 		if req.GetResponseNonce() == "" {
 			continue // not an answer, e.g. only watch_services

@@ -24,6 +24,7 @@ import (
 	"github.com/weft-mesh/weft/internal/control/discovery"
 	"github.com/weft-mesh/weft/internal/control/identity"
 	"github.com/weft-mesh/weft/internal/control/model"
+	"github.com/weft-mesh/weft/internal/control/registry"
 	"github.com/weft-mesh/weft/internal/control/translate"
 	"github.com/weft-mesh/weft/internal/proxy/config"
 )
@@ -52,6 +53,13 @@ type Options struct {
 	// Mesh.DefaultInboundPolicy (default "allow-all"; the values are
 	// model.DefaultInboundPolicies()). Run refuses invalid ones.
 	Mesh translate.Mesh
+	// Registry, when set, lets proxies register their workloads (Node
+	// registration, health and deregister on the Discovery stream): it runs
+	// as one more source, and the endpoints of the registered workloads are
+	// added to the Services that select them. It needs Identity: a
+	// registration's namespace and service account are those of the
+	// proxy's verified SPIFFE ID.
+	Registry *registry.Registry
 }
 
 // Run serves until ctx ends.
@@ -71,6 +79,13 @@ func Run(ctx context.Context, o Options) error {
 		OnConnect:    r.connect,
 		OnDisconnect: r.disconnect,
 		OnWatch:      r.watch,
+	}
+	if o.Registry != nil {
+		if o.Identity == nil {
+			return errors.New("control plane settings: a registry of workloads needs Identity: registrations take their namespace and service account from the proxy's verified SPIFFE ID")
+		}
+		o.Sources = append(slices.Clone(o.Sources), o.Registry)
+		useRegistry(&dopts, r, o.Registry)
 	}
 	var serverOpts []grpc.ServerOption
 	var ids *identity.Server
@@ -106,6 +121,14 @@ func Run(ctx context.Context, o Options) error {
 			r.renderAll()
 		}
 	})
+	if o.Registry != nil {
+		// Health changes the endpoints, not the store.
+		wg.Go(func() {
+			for range o.Registry.Subscribe(ctx) {
+				r.renderAll()
+			}
+		})
+	}
 	if o.Identity != nil {
 		// An operator's `weft ca` rotation step reaches every proxy live.
 		wg.Go(func() {
@@ -131,6 +154,28 @@ func Run(ctx context.Context, o Options) error {
 	g.Stop()
 	wg.Wait()
 	return err
+}
+
+// useRegistry feeds the registry the events of the proxies' streams, and
+// has the reconciler render the registry's overlay of the model.
+func useRegistry(d *discovery.Options, r *reconciler, reg *registry.Registry) {
+	d.Admit = reg.Connect
+	d.OnRequest = reg.Request
+	disconnect := d.OnDisconnect
+	d.OnDisconnect = func(n *discoveryv1.Node) {
+		reg.Disconnect(n)
+		disconnect(n)
+	}
+	r.overlay = reg.Overlay
+}
+
+// snapshot is the model the proxies' configs are rendered from.
+func (r *reconciler) snapshot() *model.Snapshot {
+	snap := r.store.Snapshot()
+	if r.overlay != nil {
+		snap = r.overlay(snap)
+	}
+	return snap
 }
 
 // caPoll is how often the control plane looks for a rotated CA.
@@ -177,6 +222,9 @@ type reconciler struct {
 	cache *discovery.Cache
 	log   *slog.Logger
 	mesh  translate.Mesh
+	// overlay, when set, adds to the store's snapshot what the store cannot
+	// hold (registered workloads' endpoints).
+	overlay func(*model.Snapshot) *model.Snapshot
 
 	mu      sync.Mutex
 	proxies map[string]*proxyState // by identity
@@ -187,6 +235,8 @@ type proxyState struct {
 	streams int
 	watched map[model.ServicePortRef]bool
 	last    *weftv1.ProxyConfig
+	// waiting: the last render had nothing to send (logged once).
+	waiting bool
 }
 
 func (r *reconciler) connect(n *discoveryv1.Node) {
@@ -272,7 +322,7 @@ func (r *reconciler) renderAll() {
 // render translates the model for one proxy and hands the result to the
 // cache; problems are logged, the rest is served.
 func (r *reconciler) render(identity string) {
-	snap := r.store.Snapshot()
+	snap := r.snapshot()
 	r.mu.Lock()
 	p, ok := r.proxies[identity]
 	if !ok {
@@ -298,10 +348,24 @@ func (r *reconciler) render(identity string) {
 		in.Mode = translate.ModeExplicit
 	}
 	res, err := translate.Config(snap, in)
+	if errors.Is(err, translate.ErrNothingToServe) {
+		// E.g. the proxy connected before the sources' first load.
+		r.mu.Lock()
+		first := !p.waiting
+		p.waiting = true
+		r.mu.Unlock()
+		if first {
+			r.log.Info("proxy waits: nothing to send it yet", "identity", identity, "watched", len(in.Watched), "reason", err)
+		}
+		return
+	}
 	if err != nil {
 		r.log.Error("cannot render the config of a proxy", "identity", identity, "error", err)
 		return
 	}
+	r.mu.Lock()
+	p.waiting = false
+	r.mu.Unlock()
 	for _, pr := range res.Problems {
 		r.log.Warn("mesh problem worked around", "identity", identity, "object", pr.Object, "field", pr.Field, "problem", pr.Message)
 	}

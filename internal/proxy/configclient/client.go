@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
 	discoveryv1 "github.com/weft-mesh/weft/api/gen/weft/discovery/v1"
@@ -85,7 +87,22 @@ type Client struct {
 	state   State
 	// The last rejected version and why, to reject it again unchanged.
 	rejected, rejectedDetail string
+	// The registered workload's health (SetHealth), and whether the open
+	// stream has yet to hear it.
+	health      discoveryv1.Health
+	healthCause string
+	healthDirty bool
+	// leaving is set by Deregister: the next send is the deregister, no
+	// config is applied any more, and Run ends with the stream.
+	leaving      bool
+	deregistered bool // the deregister was sent
+	left         chan struct{}
+	leftOnce     sync.Once
 }
+
+// ErrNotConnected is returned by Deregister when no stream is open: the
+// control plane removes the workload after its grace period instead.
+var ErrNotConnected = errors.New("configclient: not connected to the control plane")
 
 // New checks o and returns a client; Run starts it.
 func New(o Options) (*Client, error) {
@@ -124,6 +141,7 @@ func New(o Options) (*Client, error) {
 		o:    o,
 		log:  o.Logger.With("control_plane", o.Address),
 		wake: make(chan struct{}, 1),
+		left: make(chan struct{}),
 	}
 	for _, s := range o.Node.GetWatchedServices() {
 		if s != "" && !slices.Contains(c.watched, s) {
@@ -143,9 +161,17 @@ func (c *Client) Run(ctx context.Context) error {
 		return errors.New("configclient: Run is already running")
 	}
 	defer c.running.Store(false)
+	defer c.leftOnce.Do(func() { close(c.left) })
 	attempt := 0
 	for {
+		if c.isLeaving() {
+			return nil
+		}
 		healthy, err := c.session(ctx)
+		if c.isLeaving() {
+			c.disconnected(ctx, nil)
+			return nil
+		}
 		c.disconnected(ctx, err)
 		if ctx.Err() != nil {
 			return nil
@@ -155,7 +181,11 @@ func (c *Client) Run(ctx context.Context) error {
 		}
 		delay := c.backoff(attempt)
 		attempt++
-		c.log.Warn("control plane stream ended; reconnecting", "error", err, "retry_in", delay, "attempt", attempt)
+		if code := status.Code(err); code == codes.InvalidArgument || code == codes.AlreadyExists || code == codes.PermissionDenied || code == codes.Unauthenticated {
+			c.log.Error("the control plane refused this proxy's stream; retrying", "error", err, "retry_in", delay, "attempt", attempt)
+		} else {
+			c.log.Warn("control plane stream ended; reconnecting", "error", err, "retry_in", delay, "attempt", attempt)
+		}
 		t := time.NewTimer(delay)
 		select {
 		case <-ctx.Done():
@@ -184,6 +214,57 @@ func (c *Client) Watch(services ...string) {
 	if added {
 		c.signal()
 	}
+}
+
+// SetHealth records the registered workload's health and sends it to the
+// control plane: at once on the open stream if it changed, and on the first
+// message of every later stream. Safe to call from any goroutine, before or
+// during Run.
+func (c *Client) SetHealth(h discoveryv1.Health, detail string) {
+	c.mu.Lock()
+	if h == c.health && detail == c.healthCause {
+		c.mu.Unlock()
+		return
+	}
+	c.health, c.healthCause, c.healthDirty = h, detail, true
+	c.mu.Unlock()
+	c.signal()
+}
+
+// Deregister tells the control plane that the proxy is stopping, so that
+// it removes the registered workload at once: it sends deregister on the
+// open stream and closes it, and Run then returns. From the call on, no
+// config is applied and no stream is opened again. It returns once the
+// control plane has closed the stream, ErrNotConnected at once when no
+// stream is open, or ctx's error; a proxy calls it when it starts draining,
+// with a short timeout.
+func (c *Client) Deregister(ctx context.Context) error {
+	c.mu.Lock()
+	c.leaving = true
+	connected := c.state.Connected
+	c.mu.Unlock()
+	// A stream about to count as connected sends the deregister too.
+	c.signal()
+	if !connected {
+		return ErrNotConnected
+	}
+	select {
+	case <-c.left:
+	case <-ctx.Done():
+		return fmt.Errorf("configclient: deregistering: %w", ctx.Err())
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.deregistered {
+		return errors.New("configclient: deregistering: the stream ended before the deregister was sent")
+	}
+	return nil
+}
+
+func (c *Client) isLeaving() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.leaving
 }
 
 // State returns the current state.
@@ -217,8 +298,8 @@ func (c *Client) hello() *discoveryv1.DiscoveryRequest {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	node.WatchedServices = slices.Clone(c.watched)
-	c.pending, c.answer = nil, nil
-	return &discoveryv1.DiscoveryRequest{Node: node}
+	c.pending, c.answer, c.healthDirty = nil, nil, false
+	return &discoveryv1.DiscoveryRequest{Node: node, Health: c.health, HealthDetail: c.healthCause}
 }
 
 // session runs one stream until it fails or ctx ends. healthy says whether
@@ -263,8 +344,8 @@ func (c *Client) session(ctx context.Context) (healthy bool, err error) {
 	}
 }
 
-// send sends the pending answer and watched services until ctx ends or a
-// send fails.
+// send sends the pending answer, watched services and health until ctx
+// ends or a send fails; after Deregister, the deregister, and then nothing.
 func (c *Client) send(ctx context.Context, stream discoveryv1.Discovery_StreamClient) error {
 	for {
 		select {
@@ -275,23 +356,55 @@ func (c *Client) send(ctx context.Context, stream discoveryv1.Discovery_StreamCl
 		c.mu.Lock()
 		req, watch := c.answer, c.pending
 		c.answer, c.pending = nil, nil
+		health, cause, sendHealth := c.health, c.healthCause, c.healthDirty
+		c.healthDirty = false
+		leaving := c.leaving
 		c.mu.Unlock()
-		if req == nil && len(watch) == 0 {
+		if leaving {
+			return c.leave(ctx, stream)
+		}
+		if req == nil && len(watch) == 0 && !sendHealth {
 			continue
 		}
 		if req == nil {
 			req = &discoveryv1.DiscoveryRequest{}
 		}
 		req.WatchServices = watch
+		if sendHealth {
+			req.Health, req.HealthDetail = health, cause
+		}
 		if err := stream.Send(req); err != nil {
 			return fmt.Errorf("sending to the control plane: %w", err)
 		}
 	}
 }
 
+// leave sends the deregister and closes the stream's sending side; the
+// control plane then ends the stream. It waits for ctx so as not to cancel
+// the stream before the control plane got the message.
+func (c *Client) leave(ctx context.Context, stream discoveryv1.Discovery_StreamClient) error {
+	if err := stream.Send(&discoveryv1.DiscoveryRequest{Deregister: true}); err != nil {
+		return fmt.Errorf("sending deregister to the control plane: %w", err)
+	}
+	c.mu.Lock()
+	c.deregistered = true
+	c.mu.Unlock()
+	c.log.Info("deregister sent; closing the stream")
+	if err := stream.CloseSend(); err != nil {
+		return fmt.Errorf("closing the stream after deregister: %w", err)
+	}
+	<-ctx.Done()
+	return nil
+}
+
 // handle applies one snapshot (unless it is the running or the last
 // rejected version) and queues the answer.
 func (c *Client) handle(ctx context.Context, resp *discoveryv1.DiscoveryResponse) {
+	if c.isLeaving() {
+		// Deregistering changes this proxy's own config (its workload is
+		// gone); a draining proxy keeps the one it runs.
+		return
+	}
 	version := resp.GetVersion()
 	if c.o.Trust != nil && (len(resp.GetTrustAnchors()) > 0 || resp.GetIssuerFingerprint() != "") {
 		c.o.Trust(resp.GetTrustAnchors(), resp.GetIssuerFingerprint())

@@ -16,6 +16,13 @@
 // reconnect. Client.State reports the stream and config state for /ready and
 // /config_dump.
 //
+// A proxy that registers its workload puts the registration in its node
+// (sent on every stream's first message) and reports the workload's health
+// with Client.SetHealth: a change is sent at once, and the current health
+// rides on the first message of every new stream. Client.Deregister, when
+// the proxy starts draining, sends deregister and closes the stream; from
+// then on the client applies no config and does not reconnect.
+//
 // Run is a method rather than a package function so that Watch and State
 // have a value to hang on.
 package configclient

@@ -6,6 +6,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"strings"
 	"sync"
@@ -19,6 +20,7 @@ import (
 	weftv1 "github.com/weft-mesh/weft/api/gen/weft/v1"
 	"github.com/weft-mesh/weft/internal/proxy/config"
 	"github.com/weft-mesh/weft/internal/proxy/configclient"
+	"github.com/weft-mesh/weft/internal/proxy/health"
 	"github.com/weft-mesh/weft/internal/proxy/httpproxy"
 	"github.com/weft-mesh/weft/internal/proxy/renew"
 	"github.com/weft-mesh/weft/internal/proxy/tlsid"
@@ -58,6 +60,53 @@ type ControlPlane struct {
 	// Dial options; default: mTLS with the issued certificate, or
 	// plaintext for a proxy with certificate files.
 	Dial []grpc.DialOption
+	// Register, when set, registers the workload the proxy runs beside
+	// with the control plane, reports its health and deregisters it when
+	// the proxy drains.
+	Register *Registration
+}
+
+// Registration is the workload a proxy registers (weft-proxy run
+// --register). Its name is the node id; its namespace and service account
+// are those of the proxy's identity.
+type Registration struct {
+	// Address is the workload's IP, where peers reach it.
+	Address netip.Addr
+	Ports   []RegisteredPort
+	Labels  map[string]string
+	// InboundPort is the port of the proxy's inbound listener in explicit
+	// mode, through which peers call the workload; 0: transparent mode.
+	InboundPort uint16
+	// Health checks the application on the ports (on 127.0.0.1, where the
+	// proxy reaches it); kind none reports no health (the workload counts
+	// as healthy).
+	Health health.Spec
+	// HealthInterval is the time between checks; zero means
+	// health.DefaultInterval.
+	HealthInterval time.Duration
+}
+
+// RegisteredPort is one port of a registered workload.
+type RegisteredPort struct {
+	// Name is optional (IANA service name); a Service's named targetPort
+	// resolves to it.
+	Name string
+	Port uint16
+	// Protocol is http1, http2, grpc or opaque; "" detects.
+	Protocol string
+}
+
+// deregisterTimeout bounds the deregister of a draining proxy: the control
+// plane removes a workload that did not deregister after its grace period
+// anyway.
+const deregisterTimeout = 2 * time.Second
+
+func (r *Registration) proto() *discoveryv1.WorkloadRegistration {
+	out := &discoveryv1.WorkloadRegistration{Address: r.Address.String(), Labels: r.Labels, ProxyInboundPort: uint32(r.InboundPort)}
+	for _, p := range r.Ports {
+		out.Ports = append(out.Ports, &discoveryv1.WorkloadPort{Name: p.Name, Port: uint32(p.Port), Protocol: p.Protocol})
+	}
+	return out
 }
 
 // issued reports whether the proxy's certificate is issued by the control
@@ -184,6 +233,7 @@ func runWithControlPlane(ctx context.Context, opts Options) error {
 			Tls:             bootTLS,
 			AdminAddress:    adminAddr,
 			ExplicitBase:    uint32(cp.ExplicitBase),
+			Registration:    registrationOf(cp),
 		},
 		Apply:  apply,
 		Trust:  trust,
@@ -195,15 +245,97 @@ func runWithControlPlane(ctx context.Context, opts Options) error {
 		p.bg.Wait()
 		return fmt.Errorf("--control-plane: %w", err)
 	}
+	clientCtx, stop := runCtx, cancel
+	if reg := cp.Register; reg != nil {
+		// The stream outlives the stop signal until the drain has begun: it
+		// carries the deregister.
+		var stopClient context.CancelFunc
+		clientCtx, stopClient = context.WithCancel(context.WithoutCancel(ctx))
+		defer stopClient()
+		stop = func() { cancel(); stopClient() }
+		if err := p.checkHealth(runCtx, &wg, reg, client); err != nil {
+			stop()
+			wg.Wait()
+			p.bg.Wait()
+			return err
+		}
+		wg.Go(func() { p.deregisterOnStop(ctx, clientCtx, client) })
+	}
 	wg.Go(func() {
-		if err := client.Run(runCtx); err != nil && !errors.Is(err, context.Canceled) {
+		if err := client.Run(clientCtx); err != nil && !errors.Is(err, context.Canceled) {
 			p.log.Error("control plane client stopped", "error", err)
 		}
 	})
-	p.log.Info("proxy started; waiting for config", "control_plane", cp.Address, "identity", p.identity(), "admin", adminAddr)
+	p.log.Info("proxy started; waiting for config", "control_plane", cp.Address, "identity", p.identity(), "admin", adminAddr,
+		"registering", cp.Register != nil)
 
-	p.serveUntilStopped(ctx, adminErr, cancel, &wg)
+	p.serveUntilStopped(ctx, adminErr, stop, &wg)
 	return nil
+}
+
+func registrationOf(cp *ControlPlane) *discoveryv1.WorkloadRegistration {
+	if cp.Register == nil {
+		return nil
+	}
+	return cp.Register.proto()
+}
+
+// checkHealth starts the checks of a registered workload's application,
+// each change reported to the control plane, and waits for the first
+// result, so that the first message of the stream carries it.
+func (p *Proxy) checkHealth(ctx context.Context, wg *sync.WaitGroup, reg *Registration, client *configclient.Client) error {
+	if reg.Health.Kind == health.KindNone || reg.Health.Kind == "" {
+		return nil
+	}
+	ports := make([]uint16, len(reg.Ports))
+	for i, rp := range reg.Ports {
+		ports[i] = rp.Port
+	}
+	first := make(chan struct{})
+	var once sync.Once
+	c, err := health.New(health.Options{
+		Spec:     reg.Health,
+		Host:     config.DefaultAppHost,
+		Ports:    ports,
+		Interval: reg.HealthInterval,
+		Logger:   p.log,
+		OnChange: func(s health.Status) {
+			h := discoveryv1.Health_HEALTH_UNHEALTHY
+			if s.Healthy {
+				h = discoveryv1.Health_HEALTH_HEALTHY
+			}
+			client.SetHealth(h, s.Detail)
+			once.Do(func() { close(first) })
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("--health-check: %w", err)
+	}
+	wg.Go(func() { c.Run(ctx) })
+	select {
+	case <-first:
+	case <-ctx.Done():
+	}
+	return nil
+}
+
+// deregisterOnStop deregisters the workload as soon as the proxy is told to
+// stop (signal or POST /shutdown), while it drains. Best effort, bounded by
+// deregisterTimeout.
+func (p *Proxy) deregisterOnStop(ctx, clientCtx context.Context, client *configclient.Client) {
+	select {
+	case <-ctx.Done():
+	case <-p.stop:
+	case <-clientCtx.Done():
+		return // stopped for another reason, after the drain
+	}
+	dctx, cancel := context.WithTimeout(clientCtx, deregisterTimeout)
+	defer cancel()
+	if err := client.Deregister(dctx); err != nil {
+		p.log.Warn("could not deregister the workload; the control plane removes it after its grace period", "error", err)
+		return
+	}
+	p.log.Info("workload deregistered from the control plane")
 }
 
 // newRenewer makes the client of the Identity API.

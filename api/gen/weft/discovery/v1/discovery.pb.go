@@ -26,6 +26,62 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// Health of a registered workload, as the proxy's checks of the application
+// see it.
+type Health int32
+
+const (
+	// Not reported by this message: the last reported health stands. A
+	// workload whose proxy never reported any counts as healthy.
+	Health_HEALTH_UNKNOWN Health = 0
+	// The application answers its checks; its endpoints are served.
+	Health_HEALTH_HEALTHY Health = 1
+	// The application fails its checks: the workload stays registered, but
+	// its endpoints leave every load balancer until it is healthy again.
+	Health_HEALTH_UNHEALTHY Health = 2
+)
+
+// Enum value maps for Health.
+var (
+	Health_name = map[int32]string{
+		0: "HEALTH_UNKNOWN",
+		1: "HEALTH_HEALTHY",
+		2: "HEALTH_UNHEALTHY",
+	}
+	Health_value = map[string]int32{
+		"HEALTH_UNKNOWN":   0,
+		"HEALTH_HEALTHY":   1,
+		"HEALTH_UNHEALTHY": 2,
+	}
+)
+
+func (x Health) Enum() *Health {
+	p := new(Health)
+	*p = x
+	return p
+}
+
+func (x Health) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Health) Descriptor() protoreflect.EnumDescriptor {
+	return file_weft_discovery_v1_discovery_proto_enumTypes[0].Descriptor()
+}
+
+func (Health) Type() protoreflect.EnumType {
+	return &file_weft_discovery_v1_discovery_proto_enumTypes[0]
+}
+
+func (x Health) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Health.Descriptor instead.
+func (Health) EnumDescriptor() ([]byte, []int) {
+	return file_weft_discovery_v1_discovery_proto_rawDescGZIP(), []int{0}
+}
+
 type Node struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The proxy's SPIFFE ID, as in its certificate. Over mTLS the control
@@ -45,9 +101,15 @@ type Node struct {
 	// certificates), the admin address, and the first local port of
 	// explicit-mode listeners (several proxies on one host need distinct
 	// ports).
-	Tls           *v1.TLS `protobuf:"bytes,6,opt,name=tls,proto3" json:"tls,omitempty"`
-	AdminAddress  string  `protobuf:"bytes,7,opt,name=admin_address,json=adminAddress,proto3" json:"admin_address,omitempty"`
-	ExplicitBase  uint32  `protobuf:"varint,8,opt,name=explicit_base,json=explicitBase,proto3" json:"explicit_base,omitempty"`
+	Tls          *v1.TLS `protobuf:"bytes,6,opt,name=tls,proto3" json:"tls,omitempty"`
+	AdminAddress string  `protobuf:"bytes,7,opt,name=admin_address,json=adminAddress,proto3" json:"admin_address,omitempty"`
+	ExplicitBase uint32  `protobuf:"varint,8,opt,name=explicit_base,json=explicitBase,proto3" json:"explicit_base,omitempty"`
+	// The workload this proxy runs beside, registered with the control plane
+	// (weft-proxy run --register) for as long as the proxy is connected, and
+	// for a grace period after its stream ends without deregister. Unset:
+	// the proxy registers nothing, and its workload is whatever the control
+	// plane's own sources (files, Kubernetes) say.
+	Registration  *WorkloadRegistration `protobuf:"bytes,9,opt,name=registration,proto3" json:"registration,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -138,6 +200,164 @@ func (x *Node) GetExplicitBase() uint32 {
 	return 0
 }
 
+func (x *Node) GetRegistration() *WorkloadRegistration {
+	if x != nil {
+		return x.Registration
+	}
+	return nil
+}
+
+// WorkloadRegistration describes the workload a proxy runs beside. It says
+// nothing about identity: the workload's namespace and service account are
+// those of the proxy's SPIFFE ID (spiffe://<trust-domain>/ns/<namespace>/sa/
+// <service-account>), which the control plane checks against the proxy's
+// client certificate, and its name is node.id (a DNS subdomain name). The
+// control plane refuses the stream with INVALID_ARGUMENT, naming the field,
+// when a field is invalid, and with ALREADY_EXISTS when its own sources
+// define a workload of that name in the namespace or a proxy of another
+// identity registered it.
+type WorkloadRegistration struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The workload's IP address (IPv4 or IPv6, no zone), where peers reach
+	// it.
+	Address string `protobuf:"bytes,1,opt,name=address,proto3" json:"address,omitempty"`
+	// The ports the application listens on, each number and name at most
+	// once.
+	Ports []*WorkloadPort `protobuf:"bytes,2,rep,name=ports,proto3" json:"ports,omitempty"`
+	// Labels that Services select the workload by, in Kubernetes label
+	// syntax.
+	Labels map[string]string `protobuf:"bytes,3,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// The port of the proxy's inbound listener in explicit mode: peers call
+	// the workload through it. 0: transparent mode (the proxy's default
+	// inbound listener, traffic redirected to it).
+	ProxyInboundPort uint32 `protobuf:"varint,4,opt,name=proxy_inbound_port,json=proxyInboundPort,proto3" json:"proxy_inbound_port,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *WorkloadRegistration) Reset() {
+	*x = WorkloadRegistration{}
+	mi := &file_weft_discovery_v1_discovery_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WorkloadRegistration) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WorkloadRegistration) ProtoMessage() {}
+
+func (x *WorkloadRegistration) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_discovery_v1_discovery_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WorkloadRegistration.ProtoReflect.Descriptor instead.
+func (*WorkloadRegistration) Descriptor() ([]byte, []int) {
+	return file_weft_discovery_v1_discovery_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *WorkloadRegistration) GetAddress() string {
+	if x != nil {
+		return x.Address
+	}
+	return ""
+}
+
+func (x *WorkloadRegistration) GetPorts() []*WorkloadPort {
+	if x != nil {
+		return x.Ports
+	}
+	return nil
+}
+
+func (x *WorkloadRegistration) GetLabels() map[string]string {
+	if x != nil {
+		return x.Labels
+	}
+	return nil
+}
+
+func (x *WorkloadRegistration) GetProxyInboundPort() uint32 {
+	if x != nil {
+		return x.ProxyInboundPort
+	}
+	return 0
+}
+
+// WorkloadPort is one port of a registered workload.
+type WorkloadPort struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Optional IANA service name (at most 15 lowercase letters, digits and
+	// '-'): a Service's named targetPort resolves to the port of that name.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// 1-65535, and not the proxy's inbound port.
+	Port uint32 `protobuf:"varint,2,opt,name=port,proto3" json:"port,omitempty"`
+	// http1, http2, grpc or opaque; empty lets the proxy detect.
+	Protocol      string `protobuf:"bytes,3,opt,name=protocol,proto3" json:"protocol,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WorkloadPort) Reset() {
+	*x = WorkloadPort{}
+	mi := &file_weft_discovery_v1_discovery_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WorkloadPort) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WorkloadPort) ProtoMessage() {}
+
+func (x *WorkloadPort) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_discovery_v1_discovery_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WorkloadPort.ProtoReflect.Descriptor instead.
+func (*WorkloadPort) Descriptor() ([]byte, []int) {
+	return file_weft_discovery_v1_discovery_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *WorkloadPort) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *WorkloadPort) GetPort() uint32 {
+	if x != nil {
+		return x.Port
+	}
+	return 0
+}
+
+func (x *WorkloadPort) GetProtocol() string {
+	if x != nil {
+		return x.Protocol
+	}
+	return ""
+}
+
 type DiscoveryRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Set on the first message of a stream.
@@ -151,13 +371,23 @@ type DiscoveryRequest struct {
 	ErrorDetail string `protobuf:"bytes,4,opt,name=error_detail,json=errorDetail,proto3" json:"error_detail,omitempty"`
 	// Services the workload has started calling since the last message.
 	WatchServices []string `protobuf:"bytes,5,rep,name=watch_services,json=watchServices,proto3" json:"watch_services,omitempty"`
+	// The registered workload's health: on the first message of every stream
+	// once known, then whenever it changes. HEALTH_UNKNOWN: no news.
+	Health Health `protobuf:"varint,6,opt,name=health,proto3,enum=weft.discovery.v1.Health" json:"health,omitempty"`
+	// Why the workload has that health, for people (e.g. the failed check's
+	// error); logged by the control plane.
+	HealthDetail string `protobuf:"bytes,8,opt,name=health_detail,json=healthDetail,proto3" json:"health_detail,omitempty"`
+	// Set by a proxy that is stopping (draining): its registered workload is
+	// removed at once rather than after the grace period. The proxy sends
+	// nothing more and closes the stream.
+	Deregister    bool `protobuf:"varint,7,opt,name=deregister,proto3" json:"deregister,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *DiscoveryRequest) Reset() {
 	*x = DiscoveryRequest{}
-	mi := &file_weft_discovery_v1_discovery_proto_msgTypes[1]
+	mi := &file_weft_discovery_v1_discovery_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -169,7 +399,7 @@ func (x *DiscoveryRequest) String() string {
 func (*DiscoveryRequest) ProtoMessage() {}
 
 func (x *DiscoveryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_discovery_v1_discovery_proto_msgTypes[1]
+	mi := &file_weft_discovery_v1_discovery_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -182,7 +412,7 @@ func (x *DiscoveryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DiscoveryRequest.ProtoReflect.Descriptor instead.
 func (*DiscoveryRequest) Descriptor() ([]byte, []int) {
-	return file_weft_discovery_v1_discovery_proto_rawDescGZIP(), []int{1}
+	return file_weft_discovery_v1_discovery_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *DiscoveryRequest) GetNode() *Node {
@@ -220,6 +450,27 @@ func (x *DiscoveryRequest) GetWatchServices() []string {
 	return nil
 }
 
+func (x *DiscoveryRequest) GetHealth() Health {
+	if x != nil {
+		return x.Health
+	}
+	return Health_HEALTH_UNKNOWN
+}
+
+func (x *DiscoveryRequest) GetHealthDetail() string {
+	if x != nil {
+		return x.HealthDetail
+	}
+	return ""
+}
+
+func (x *DiscoveryRequest) GetDeregister() bool {
+	if x != nil {
+		return x.Deregister
+	}
+	return false
+}
+
 type DiscoveryResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Version of the snapshot, e.g. a hash or a counter; echoed in ACKs.
@@ -244,7 +495,7 @@ type DiscoveryResponse struct {
 
 func (x *DiscoveryResponse) Reset() {
 	*x = DiscoveryResponse{}
-	mi := &file_weft_discovery_v1_discovery_proto_msgTypes[2]
+	mi := &file_weft_discovery_v1_discovery_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -256,7 +507,7 @@ func (x *DiscoveryResponse) String() string {
 func (*DiscoveryResponse) ProtoMessage() {}
 
 func (x *DiscoveryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_discovery_v1_discovery_proto_msgTypes[2]
+	mi := &file_weft_discovery_v1_discovery_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -269,7 +520,7 @@ func (x *DiscoveryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DiscoveryResponse.ProtoReflect.Descriptor instead.
 func (*DiscoveryResponse) Descriptor() ([]byte, []int) {
-	return file_weft_discovery_v1_discovery_proto_rawDescGZIP(), []int{2}
+	return file_weft_discovery_v1_discovery_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *DiscoveryResponse) GetVersion() string {
@@ -311,7 +562,7 @@ var File_weft_discovery_v1_discovery_proto protoreflect.FileDescriptor
 
 const file_weft_discovery_v1_discovery_proto_rawDesc = "" +
 	"\n" +
-	"!weft/discovery/v1/discovery.proto\x12\x11weft.discovery.v1\x1a\x1aweft/v1/proxy_config.proto\"\x8a\x02\n" +
+	"!weft/discovery/v1/discovery.proto\x12\x11weft.discovery.v1\x1a\x1aweft/v1/proxy_config.proto\"\xd7\x02\n" +
 	"\x04Node\x12\x1a\n" +
 	"\bidentity\x18\x01 \x01(\tR\bidentity\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\tR\x02id\x12\x1c\n" +
@@ -320,19 +571,41 @@ const file_weft_discovery_v1_discovery_proto_rawDesc = "" +
 	"\x10watched_services\x18\x05 \x03(\tR\x0fwatchedServices\x12\x1e\n" +
 	"\x03tls\x18\x06 \x01(\v2\f.weft.v1.TLSR\x03tls\x12#\n" +
 	"\radmin_address\x18\a \x01(\tR\fadminAddress\x12#\n" +
-	"\rexplicit_base\x18\b \x01(\rR\fexplicitBase\"\xca\x01\n" +
+	"\rexplicit_base\x18\b \x01(\rR\fexplicitBase\x12K\n" +
+	"\fregistration\x18\t \x01(\v2'.weft.discovery.v1.WorkloadRegistrationR\fregistration\"\x9d\x02\n" +
+	"\x14WorkloadRegistration\x12\x18\n" +
+	"\aaddress\x18\x01 \x01(\tR\aaddress\x125\n" +
+	"\x05ports\x18\x02 \x03(\v2\x1f.weft.discovery.v1.WorkloadPortR\x05ports\x12K\n" +
+	"\x06labels\x18\x03 \x03(\v23.weft.discovery.v1.WorkloadRegistration.LabelsEntryR\x06labels\x12,\n" +
+	"\x12proxy_inbound_port\x18\x04 \x01(\rR\x10proxyInboundPort\x1a9\n" +
+	"\vLabelsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"R\n" +
+	"\fWorkloadPort\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
+	"\x04port\x18\x02 \x01(\rR\x04port\x12\x1a\n" +
+	"\bprotocol\x18\x03 \x01(\tR\bprotocol\"\xc2\x02\n" +
 	"\x10DiscoveryRequest\x12+\n" +
 	"\x04node\x18\x01 \x01(\v2\x17.weft.discovery.v1.NodeR\x04node\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\tR\aversion\x12%\n" +
 	"\x0eresponse_nonce\x18\x03 \x01(\tR\rresponseNonce\x12!\n" +
 	"\ferror_detail\x18\x04 \x01(\tR\verrorDetail\x12%\n" +
-	"\x0ewatch_services\x18\x05 \x03(\tR\rwatchServices\"\xc5\x01\n" +
+	"\x0ewatch_services\x18\x05 \x03(\tR\rwatchServices\x121\n" +
+	"\x06health\x18\x06 \x01(\x0e2\x19.weft.discovery.v1.HealthR\x06health\x12#\n" +
+	"\rhealth_detail\x18\b \x01(\tR\fhealthDetail\x12\x1e\n" +
+	"\n" +
+	"deregister\x18\a \x01(\bR\n" +
+	"deregister\"\xc5\x01\n" +
 	"\x11DiscoveryResponse\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\tR\aversion\x12\x14\n" +
 	"\x05nonce\x18\x02 \x01(\tR\x05nonce\x12,\n" +
 	"\x06config\x18\x03 \x01(\v2\x14.weft.v1.ProxyConfigR\x06config\x12#\n" +
 	"\rtrust_anchors\x18\x04 \x03(\fR\ftrustAnchors\x12-\n" +
-	"\x12issuer_fingerprint\x18\x05 \x01(\tR\x11issuerFingerprint2d\n" +
+	"\x12issuer_fingerprint\x18\x05 \x01(\tR\x11issuerFingerprint*F\n" +
+	"\x06Health\x12\x12\n" +
+	"\x0eHEALTH_UNKNOWN\x10\x00\x12\x12\n" +
+	"\x0eHEALTH_HEALTHY\x10\x01\x12\x14\n" +
+	"\x10HEALTH_UNHEALTHY\x10\x022d\n" +
 	"\tDiscovery\x12W\n" +
 	"\x06Stream\x12#.weft.discovery.v1.DiscoveryRequest\x1a$.weft.discovery.v1.DiscoveryResponse(\x010\x01BAZ?github.com/weft-mesh/weft/api/gen/weft/discovery/v1;discoveryv1b\x06proto3"
 
@@ -348,25 +621,34 @@ func file_weft_discovery_v1_discovery_proto_rawDescGZIP() []byte {
 	return file_weft_discovery_v1_discovery_proto_rawDescData
 }
 
-var file_weft_discovery_v1_discovery_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
+var file_weft_discovery_v1_discovery_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_weft_discovery_v1_discovery_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
 var file_weft_discovery_v1_discovery_proto_goTypes = []any{
-	(*Node)(nil),              // 0: weft.discovery.v1.Node
-	(*DiscoveryRequest)(nil),  // 1: weft.discovery.v1.DiscoveryRequest
-	(*DiscoveryResponse)(nil), // 2: weft.discovery.v1.DiscoveryResponse
-	(*v1.TLS)(nil),            // 3: weft.v1.TLS
-	(*v1.ProxyConfig)(nil),    // 4: weft.v1.ProxyConfig
+	(Health)(0),                  // 0: weft.discovery.v1.Health
+	(*Node)(nil),                 // 1: weft.discovery.v1.Node
+	(*WorkloadRegistration)(nil), // 2: weft.discovery.v1.WorkloadRegistration
+	(*WorkloadPort)(nil),         // 3: weft.discovery.v1.WorkloadPort
+	(*DiscoveryRequest)(nil),     // 4: weft.discovery.v1.DiscoveryRequest
+	(*DiscoveryResponse)(nil),    // 5: weft.discovery.v1.DiscoveryResponse
+	nil,                          // 6: weft.discovery.v1.WorkloadRegistration.LabelsEntry
+	(*v1.TLS)(nil),               // 7: weft.v1.TLS
+	(*v1.ProxyConfig)(nil),       // 8: weft.v1.ProxyConfig
 }
 var file_weft_discovery_v1_discovery_proto_depIdxs = []int32{
-	3, // 0: weft.discovery.v1.Node.tls:type_name -> weft.v1.TLS
-	0, // 1: weft.discovery.v1.DiscoveryRequest.node:type_name -> weft.discovery.v1.Node
-	4, // 2: weft.discovery.v1.DiscoveryResponse.config:type_name -> weft.v1.ProxyConfig
-	1, // 3: weft.discovery.v1.Discovery.Stream:input_type -> weft.discovery.v1.DiscoveryRequest
-	2, // 4: weft.discovery.v1.Discovery.Stream:output_type -> weft.discovery.v1.DiscoveryResponse
-	4, // [4:5] is the sub-list for method output_type
-	3, // [3:4] is the sub-list for method input_type
-	3, // [3:3] is the sub-list for extension type_name
-	3, // [3:3] is the sub-list for extension extendee
-	0, // [0:3] is the sub-list for field type_name
+	7, // 0: weft.discovery.v1.Node.tls:type_name -> weft.v1.TLS
+	2, // 1: weft.discovery.v1.Node.registration:type_name -> weft.discovery.v1.WorkloadRegistration
+	3, // 2: weft.discovery.v1.WorkloadRegistration.ports:type_name -> weft.discovery.v1.WorkloadPort
+	6, // 3: weft.discovery.v1.WorkloadRegistration.labels:type_name -> weft.discovery.v1.WorkloadRegistration.LabelsEntry
+	1, // 4: weft.discovery.v1.DiscoveryRequest.node:type_name -> weft.discovery.v1.Node
+	0, // 5: weft.discovery.v1.DiscoveryRequest.health:type_name -> weft.discovery.v1.Health
+	8, // 6: weft.discovery.v1.DiscoveryResponse.config:type_name -> weft.v1.ProxyConfig
+	4, // 7: weft.discovery.v1.Discovery.Stream:input_type -> weft.discovery.v1.DiscoveryRequest
+	5, // 8: weft.discovery.v1.Discovery.Stream:output_type -> weft.discovery.v1.DiscoveryResponse
+	8, // [8:9] is the sub-list for method output_type
+	7, // [7:8] is the sub-list for method input_type
+	7, // [7:7] is the sub-list for extension type_name
+	7, // [7:7] is the sub-list for extension extendee
+	0, // [0:7] is the sub-list for field type_name
 }
 
 func init() { file_weft_discovery_v1_discovery_proto_init() }
@@ -379,13 +661,14 @@ func file_weft_discovery_v1_discovery_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_weft_discovery_v1_discovery_proto_rawDesc), len(file_weft_discovery_v1_discovery_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   3,
+			NumEnums:      1,
+			NumMessages:   6,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
 		GoTypes:           file_weft_discovery_v1_discovery_proto_goTypes,
 		DependencyIndexes: file_weft_discovery_v1_discovery_proto_depIdxs,
+		EnumInfos:         file_weft_discovery_v1_discovery_proto_enumTypes,
 		MessageInfos:      file_weft_discovery_v1_discovery_proto_msgTypes,
 	}.Build()
 	File_weft_discovery_v1_discovery_proto = out.File
