@@ -174,11 +174,11 @@ spec: {address: 127.0.0.1, serviceAccount: client, proxy: {inboundPort: ` + fmt.
 	progress("after re-issue")
 	// A workload that starts now gets a certificate chaining to the new
 	// anchor; the client, whose bundle has both, reaches it.
-	// It has its own service account (the control plane renders one config
-	// per identity), and joins the service only once its proxy is up.
-	web2 := strings.Replace(workload("web-2", app2, freePort(t)), "serviceAccount: web", "serviceAccount: web2", 1)
+	// Same service account as web-1 but other ports: a config of its own.
+	// It joins the service only once its proxy is up.
+	web2 := workload("web-2", app2, freePort(t))
 	writeFile(t, meshFile, mesh+strings.Replace(web2, "app: web", "app: web-starting", 1))
-	webAdmin2 := m.proxy("web2", "web-2", nil, freePort(t))
+	webAdmin2 := m.proxy("web", "web-2", nil, freePort(t))
 	admins = append(admins, webAdmin2)
 	writeFile(t, meshFile, mesh+web2)
 	eventually(t, "the new workload gets traffic", func() bool { return hits2.Load() > 0 })

@@ -62,7 +62,9 @@ func (e *streamEvents) count(f func() int) func() int {
 func TestAdmitAndOnRequest(t *testing.T) {
 	var ev streamEvents
 	c := discovery.NewCache()
-	c.Set(idA, cfg("v1"))
+	for _, id := range []string{"web-1", "refused"} {
+		c.Set(discovery.NodeKey(&discoveryv1.Node{Identity: idA, Id: id}), cfg("v1"))
+	}
 	addr := startServer(t, c, ev.options(func(n *discoveryv1.Node) error {
 		if n.GetId() == "refused" {
 			return status.Error(codes.AlreadyExists, "registration: taken")

@@ -119,7 +119,17 @@ func NewCache() *Cache {
 	}
 }
 
-// Set makes cfg the snapshot for the proxies of identity and returns its
+// NodeKey is the key a node's snapshot is kept under: its identity and, when
+// set, its instance id ("<identity>#<id>"), so that two workloads of one
+// service account, which may differ in ports, get configs of their own.
+func NodeKey(n *discoveryv1.Node) string {
+	if n.GetId() == "" {
+		return n.GetIdentity()
+	}
+	return n.GetIdentity() + "#" + n.GetId()
+}
+
+// Set makes cfg the snapshot for the proxies of key (see NodeKey) and returns its
 // version: the first 16 hex digits of the SHA-256 of cfg's deterministic
 // encoding. Setting the config that is already current is a no-op that pushes
 // nothing. cfg is copied; a nil cfg is an empty ProxyConfig. A config that
@@ -204,7 +214,7 @@ func (c *Cache) snapshot(identity string) *snapshot {
 // identity notifies it.
 func (c *Cache) connect(node *discoveryv1.Node, now time.Time) *conn {
 	w := &conn{
-		identity: node.GetIdentity(),
+		identity: NodeKey(node),
 		notify:   make(chan struct{}, 1),
 		status:   ProxyStatus{Node: node, ConnectedSince: now},
 	}

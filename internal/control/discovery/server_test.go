@@ -111,7 +111,7 @@ func TestAckNack(t *testing.T) {
 	})
 	v1 := c.Set(idA, cfg("v1"))
 	s := openStream(t, addr)
-	s.send(&discoveryv1.DiscoveryRequest{Node: &discoveryv1.Node{Identity: idA, Id: "pod-1"}})
+	s.send(&discoveryv1.DiscoveryRequest{Node: &discoveryv1.Node{Identity: idA}})
 
 	r1 := s.next()
 	if r1.GetVersion() != v1 || r1.GetNonce() == "" || r1.GetConfig().GetVersion() != "v1" {
@@ -208,12 +208,13 @@ func TestWaitsForFirstSnapshot(t *testing.T) {
 	waitFor(t, "the stream in Status", func() bool { _, ok := statusOf(c, idA); return ok })
 	s.none(50 * time.Millisecond)
 
-	v1 := c.Set(idA, cfg("v1"))
+	keyA := discovery.NodeKey(&discoveryv1.Node{Identity: idA, Id: "pod-1"})
+	v1 := c.Set(keyA, cfg("v1"))
 	if r := s.next(); r.GetVersion() != v1 {
 		t.Fatalf("got %s, want %s", r.GetVersion(), v1)
 	}
-	c.Delete(idA)
-	if got := c.Set(idA, cfg("v1")); got != v1 {
+	c.Delete(keyA)
+	if got := c.Set(keyA, cfg("v1")); got != v1 {
 		t.Fatalf("Set after Delete: version %s, want %s", got, v1)
 	}
 	s.none(50 * time.Millisecond) // the proxy already runs v1

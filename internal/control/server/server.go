@@ -227,7 +227,7 @@ type reconciler struct {
 	overlay func(*model.Snapshot) *model.Snapshot
 
 	mu      sync.Mutex
-	proxies map[string]*proxyState // by identity
+	proxies map[string]*proxyState // by discovery.NodeKey
 }
 
 type proxyState struct {
@@ -241,38 +241,39 @@ type proxyState struct {
 
 func (r *reconciler) connect(n *discoveryv1.Node) {
 	r.mu.Lock()
-	p, ok := r.proxies[n.GetIdentity()]
+	key := discovery.NodeKey(n)
+	p, ok := r.proxies[key]
 	if !ok {
 		p = &proxyState{watched: map[model.ServicePortRef]bool{}}
-		r.proxies[n.GetIdentity()] = p
+		r.proxies[key] = p
 	}
 	p.node = n
 	p.streams++
 	r.addWatches(p, n.GetWatchedServices())
 	r.mu.Unlock()
-	r.render(n.GetIdentity())
+	r.render(key)
 }
 
 func (r *reconciler) disconnect(n *discoveryv1.Node) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if p, ok := r.proxies[n.GetIdentity()]; ok {
+	if p, ok := r.proxies[discovery.NodeKey(n)]; ok {
 		if p.streams--; p.streams <= 0 {
-			delete(r.proxies, n.GetIdentity())
-			r.cache.Delete(n.GetIdentity())
+			delete(r.proxies, discovery.NodeKey(n))
+			r.cache.Delete(discovery.NodeKey(n))
 		}
 	}
 }
 
 func (r *reconciler) watch(n *discoveryv1.Node, services []string) {
 	r.mu.Lock()
-	p, ok := r.proxies[n.GetIdentity()]
+	p, ok := r.proxies[discovery.NodeKey(n)]
 	if ok {
 		r.addWatches(p, services)
 	}
 	r.mu.Unlock()
 	if ok {
-		r.render(n.GetIdentity())
+		r.render(discovery.NodeKey(n))
 	}
 }
 
@@ -319,16 +320,17 @@ func (r *reconciler) renderAll() {
 	}
 }
 
-// render translates the model for one proxy and hands the result to the
-// cache; problems are logged, the rest is served.
-func (r *reconciler) render(identity string) {
+// render translates the model for one proxy (by discovery.NodeKey) and
+// hands the result to the cache; problems are logged, the rest is served.
+func (r *reconciler) render(key string) {
 	snap := r.snapshot()
 	r.mu.Lock()
-	p, ok := r.proxies[identity]
+	p, ok := r.proxies[key]
 	if !ok {
 		r.mu.Unlock()
 		return
 	}
+	identity := p.node.GetIdentity()
 	in := translate.Proxy{
 		Identity:     identity,
 		Workload:     workloadOf(snap, p.node),
@@ -373,11 +375,11 @@ func (r *reconciler) render(identity string) {
 		res.Config.Admin = &weftv1.Admin{Address: a}
 	}
 	r.mu.Lock()
-	if p, ok := r.proxies[identity]; ok {
+	if p, ok := r.proxies[key]; ok {
 		p.last = res.Config
 	}
 	r.mu.Unlock()
-	r.cache.Set(identity, res.Config)
+	r.cache.Set(key, res.Config)
 }
 
 // workloadOf finds the workload a proxy runs beside: the one its node id
