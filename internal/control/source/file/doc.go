@@ -52,6 +52,13 @@
 // The namespace defaults to "default". Fields Kubernetes sets (status,
 // uid, managedFields, ...) are accepted and ignored.
 //
+// weft's own resources decode into the public API types of
+// pkg/apis/weft/v1alpha1 and pkg/apis/policy/v1alpha1, from which the
+// CustomResourceDefinitions in deploy/crds are generated, so a document
+// means the same here and in a cluster; the API server refuses by itself
+// what this package refuses wherever a schema can say it (pkg/apis tests
+// that they agree).
+//
 // # Endpoints
 //
 // Endpoints are derived as the Kubernetes endpoints controller derives

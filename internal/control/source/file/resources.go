@@ -21,6 +21,8 @@ import (
 
 	weftv1 "github.com/weft-mesh/weft/api/gen/weft/v1"
 	"github.com/weft-mesh/weft/internal/control/model"
+	policyapi "github.com/weft-mesh/weft/pkg/apis/policy/v1alpha1"
+	weftapi "github.com/weft-mesh/weft/pkg/apis/weft/v1alpha1"
 )
 
 // API versions of the resources a directory holds.
@@ -47,96 +49,23 @@ func newObject(apiVersion, kind string) any {
 	case [2]string{apiCore, "Service"}:
 		return &corev1.Service{}
 	case [2]string{apiWeft, "Workload"}:
-		return &workloadDoc{}
+		return &weftapi.Workload{}
 	case [2]string{apiGateway, "HTTPRoute"}:
 		return &gwv1.HTTPRoute{}
 	case [2]string{apiGateway, "GRPCRoute"}:
 		return &gwv1.GRPCRoute{}
 	case [2]string{apiPolicy, "RetryBudget"}:
-		return &retryBudgetDoc{}
+		return &policyapi.RetryBudget{}
 	case [2]string{apiPolicy, "CircuitBreaker"}:
-		return &circuitBreakerDoc{}
+		return &policyapi.CircuitBreaker{}
 	case [2]string{apiCore, "Namespace"}:
 		return &corev1.Namespace{}
 	case [2]string{apiPolicy, "AuthorizationPolicy"}:
-		return &authorizationPolicyDoc{}
+		return &policyapi.AuthorizationPolicy{}
 	case [2]string{apiPolicy, "MutualTLSPolicy"}:
-		return &mutualTLSPolicyDoc{}
+		return &policyapi.MutualTLSPolicy{}
 	}
 	return nil
-}
-
-// workloadDoc is weft.dev/v1alpha1 Workload: a host outside Kubernetes.
-type workloadDoc struct {
-	metav1.TypeMeta   `json:",inline"`
-	metav1.ObjectMeta `json:"metadata,omitempty"`
-	Spec              workloadSpec `json:"spec"`
-}
-
-type workloadSpec struct {
-	Address        string         `json:"address"`
-	ServiceAccount string         `json:"serviceAccount,omitempty"`
-	Ports          []workloadPort `json:"ports,omitempty"`
-	Proxy          *workloadProxy `json:"proxy,omitempty"`
-	Meshed         *bool          `json:"meshed,omitempty"`
-}
-
-type workloadPort struct {
-	Name     string `json:"name,omitempty"`
-	Port     int32  `json:"port"`
-	Protocol string `json:"protocol,omitempty"`
-}
-
-type workloadProxy struct {
-	InboundPort int32 `json:"inboundPort,omitempty"`
-}
-
-// policyTargetRef is Gateway API's LocalPolicyTargetReference.
-type policyTargetRef struct {
-	Group string `json:"group"`
-	Kind  string `json:"kind"`
-	Name  string `json:"name"`
-}
-
-// retryBudgetDoc is policy.weft.dev/v1alpha1 RetryBudget: weftv1.RetryBudget
-// for a Service.
-type retryBudgetDoc struct {
-	metav1.TypeMeta   `json:",inline"`
-	metav1.ObjectMeta `json:"metadata,omitempty"`
-	Spec              struct {
-		TargetRef           policyTargetRef `json:"targetRef"`
-		RetryRatio          float64         `json:"retryRatio,omitempty"`
-		MinRetriesPerSecond uint32          `json:"minRetriesPerSecond,omitempty"`
-		TTL                 string          `json:"ttl,omitempty"`
-	} `json:"spec"`
-}
-
-// circuitBreakerDoc is policy.weft.dev/v1alpha1 CircuitBreaker:
-// weftv1.CircuitBreaker for a Service.
-type circuitBreakerDoc struct {
-	metav1.TypeMeta   `json:",inline"`
-	metav1.ObjectMeta `json:"metadata,omitempty"`
-	Spec              struct {
-		TargetRef        policyTargetRef `json:"targetRef"`
-		MaxRequests      uint32          `json:"maxRequests,omitempty"`
-		MaxPending       uint32          `json:"maxPending,omitempty"`
-		PendingTimeout   string          `json:"pendingTimeout,omitempty"`
-		OutlierDetection *struct {
-			ConsecutiveFailures    uint32  `json:"consecutiveFailures,omitempty"`
-			SuccessRateMinRequests uint32  `json:"successRateMinRequests,omitempty"`
-			SuccessRateStdevFactor float64 `json:"successRateStdevFactor,omitempty"`
-			Interval               string  `json:"interval,omitempty"`
-			BaseEjectionTime       string  `json:"baseEjectionTime,omitempty"`
-			MaxEjectionPercent     uint32  `json:"maxEjectionPercent,omitempty"`
-			Disabled               bool    `json:"disabled,omitempty"`
-		} `json:"outlierDetection,omitempty"`
-		AdaptiveConcurrency *struct {
-			Enabled      bool   `json:"enabled,omitempty"`
-			InitialLimit uint32 `json:"initialLimit,omitempty"`
-			MinLimit     uint32 `json:"minLimit,omitempty"`
-			MaxLimit     uint32 `json:"maxLimit,omitempty"`
-		} `json:"adaptiveConcurrency,omitempty"`
-	} `json:"spec"`
 }
 
 // resource is one valid document: the model object it produced, where it
@@ -250,21 +179,21 @@ func parseDocument(file string, doc document, mtime time.Time) (*resource, []Pro
 	switch o := obj.(type) {
 	case *corev1.Service:
 		res.obj, res.targetNames, res.targetLines = c.service(o)
-	case *workloadDoc:
+	case *weftapi.Workload:
 		res.obj = c.workload(o)
 	case *gwv1.HTTPRoute:
 		res.obj = c.httpRoute(o)
 	case *gwv1.GRPCRoute:
 		res.obj = c.grpcRoute(o)
-	case *retryBudgetDoc:
+	case *policyapi.RetryBudget:
 		res.obj = c.retryBudget(o)
-	case *circuitBreakerDoc:
+	case *policyapi.CircuitBreaker:
 		res.obj = c.circuitBreaker(o)
 	case *corev1.Namespace:
 		res.obj = c.namespace(o)
-	case *authorizationPolicyDoc:
+	case *policyapi.AuthorizationPolicy:
 		res.obj = c.authorizationPolicy(o)
-	case *mutualTLSPolicyDoc:
+	case *policyapi.MutualTLSPolicy:
 		res.obj = c.mutualTLSPolicy(o)
 	}
 	if c.invalid {
@@ -449,7 +378,7 @@ func (c *conv) service(s *corev1.Service) (*model.Service, []string, []int) {
 	return out, targetNames, targetLines
 }
 
-func (c *conv) workload(w *workloadDoc) *model.Workload {
+func (c *conv) workload(w *weftapi.Workload) *model.Workload {
 	ns, name := c.meta(&w.ObjectMeta, validation.IsDNS1123Subdomain)
 	out := &model.Workload{Namespace: ns, Name: name, Labels: w.Labels, Meshed: true,
 		ServiceAccount:       cmp.Or(w.Spec.ServiceAccount, "default"),
@@ -476,7 +405,7 @@ func (c *conv) workload(w *workloadDoc) *model.Workload {
 	numbers := map[uint16]bool{}
 	for i, p := range w.Spec.Ports {
 		f := fmt.Sprintf("spec.ports[%d]", i)
-		wp := model.WorkloadPort{Name: p.Name, Port: c.port(f+".port", p.Port), Protocol: p.Protocol, Opaque: p.Protocol == "opaque"}
+		wp := model.WorkloadPort{Name: p.Name, Port: c.port(f+".port", p.Port), Protocol: string(p.Protocol), Opaque: p.Protocol == weftapi.ProtocolOpaque}
 		if p.Name != "" {
 			if errs := validation.IsValidPortName(p.Name); len(errs) > 0 {
 				c.fail(f+".name", "%q is not a valid port name: %s", p.Name, strings.Join(errs, "; "))
@@ -490,7 +419,7 @@ func (c *conv) workload(w *workloadDoc) *model.Workload {
 			c.fail(f+".port", "port %d is listed twice", wp.Port)
 		}
 		numbers[wp.Port] = true
-		if protocols := []string{"opaque", "http1", "http2", "grpc"}; p.Protocol != "" && !slices.Contains(protocols, p.Protocol) {
+		if protocols := []string{"opaque", "http1", "http2", "grpc"}; p.Protocol != "" && !slices.Contains(protocols, string(p.Protocol)) {
 			c.fail(f+".protocol", "unknown protocol %q; use %s, or leave it out to detect", p.Protocol, strings.Join(protocols, ", "))
 		}
 		out.Ports = append(out.Ports, wp)
@@ -865,7 +794,7 @@ func (c *conv) backend(f, ns string, b gwv1.BackendRef, fs []gwv1.HTTPRouteFilte
 }
 
 // target checks a policy's targetRef and returns the service it names.
-func (c *conv) target(ns string, t policyTargetRef) model.ServiceRef {
+func (c *conv) target(ns string, t policyapi.ServiceTargetReference) model.ServiceRef {
 	if t.Group != "" || t.Kind != "Service" {
 		c.fail("spec.targetRef", "a policy targets a Service (group: \"\", kind: Service), not %s", groupKind(t.Group, cmp.Or(t.Kind, "(no kind)")))
 	}
@@ -877,28 +806,28 @@ func (c *conv) target(ns string, t policyTargetRef) model.ServiceRef {
 	return ref
 }
 
-func (c *conv) retryBudget(p *retryBudgetDoc) *model.RetryBudgetPolicy {
+func (c *conv) retryBudget(p *policyapi.RetryBudget) *model.RetryBudgetPolicy {
 	ns, name := c.meta(&p.ObjectMeta, validation.IsDNS1123Subdomain)
 	s := p.Spec
 	if s.RetryRatio < 0 {
 		c.fail("spec.retryRatio", "%v is negative", s.RetryRatio)
 	}
 	return &model.RetryBudgetPolicy{Namespace: ns, Name: name, Created: c.createdAt(&p.ObjectMeta), TargetRef: c.target(ns, s.TargetRef),
-		Budget: &weftv1.RetryBudget{RetryRatio: s.RetryRatio, MinRetriesPerSecond: s.MinRetriesPerSecond, Ttl: c.duration("spec.ttl", s.TTL)}}
+		Budget: &weftv1.RetryBudget{RetryRatio: s.RetryRatio, MinRetriesPerSecond: s.MinRetriesPerSecond, Ttl: c.duration("spec.ttl", string(s.TTL))}}
 }
 
-func (c *conv) circuitBreaker(p *circuitBreakerDoc) *model.CircuitBreakerPolicy {
+func (c *conv) circuitBreaker(p *policyapi.CircuitBreaker) *model.CircuitBreakerPolicy {
 	ns, name := c.meta(&p.ObjectMeta, validation.IsDNS1123Subdomain)
 	s := p.Spec
-	b := &weftv1.CircuitBreaker{MaxRequests: s.MaxRequests, MaxPending: s.MaxPending, PendingTimeout: c.duration("spec.pendingTimeout", s.PendingTimeout)}
+	b := &weftv1.CircuitBreaker{MaxRequests: s.MaxRequests, MaxPending: s.MaxPending, PendingTimeout: c.duration("spec.pendingTimeout", string(s.PendingTimeout))}
 	if o := s.OutlierDetection; o != nil {
 		if o.SuccessRateStdevFactor < 0 {
 			c.fail("spec.outlierDetection.successRateStdevFactor", "%v is negative", o.SuccessRateStdevFactor)
 		}
 		b.OutlierDetection = &weftv1.OutlierDetection{
 			ConsecutiveFailures: o.ConsecutiveFailures, SuccessRateMinRequests: o.SuccessRateMinRequests,
-			SuccessRateStdevFactor: o.SuccessRateStdevFactor, Interval: c.duration("spec.outlierDetection.interval", o.Interval),
-			BaseEjectionTime:   c.duration("spec.outlierDetection.baseEjectionTime", o.BaseEjectionTime),
+			SuccessRateStdevFactor: o.SuccessRateStdevFactor, Interval: c.duration("spec.outlierDetection.interval", string(o.Interval)),
+			BaseEjectionTime:   c.duration("spec.outlierDetection.baseEjectionTime", string(o.BaseEjectionTime)),
 			MaxEjectionPercent: o.MaxEjectionPercent, Disabled: o.Disabled,
 		}
 	}

@@ -15,71 +15,8 @@ import (
 	weftv1 "github.com/weft-mesh/weft/api/gen/weft/v1"
 	"github.com/weft-mesh/weft/internal/control/model"
 	"github.com/weft-mesh/weft/internal/control/translate"
+	policyapi "github.com/weft-mesh/weft/pkg/apis/policy/v1alpha1"
 )
-
-// securityTargetRef is Gateway API's
-// LocalPolicyTargetReferenceWithSectionName; sectionName may also be
-// written as a port number.
-type securityTargetRef struct {
-	Group       string              `json:"group"`
-	Kind        string              `json:"kind"`
-	Name        string              `json:"name"`
-	SectionName *intstr.IntOrString `json:"sectionName,omitempty"`
-}
-
-// authorizationPolicyDoc is policy.weft.dev/v1alpha1 AuthorizationPolicy.
-type authorizationPolicyDoc struct {
-	metav1.TypeMeta   `json:",inline"`
-	metav1.ObjectMeta `json:"metadata,omitempty"`
-	Spec              struct {
-		TargetRefs []securityTargetRef     `json:"targetRefs,omitempty"`
-		Action     string                  `json:"action"`
-		Mode       string                  `json:"mode,omitempty"`
-		Rules      []authorizationRuleSpec `json:"rules,omitempty"`
-	} `json:"spec"`
-}
-
-type authorizationRuleSpec struct {
-	Name string `json:"name,omitempty"`
-	From *struct {
-		Identities     []string `json:"identities,omitempty"`
-		Namespaces     []string `json:"namespaces,omitempty"`
-		TrustDomains   []string `json:"trustDomains,omitempty"`
-		Authentication string   `json:"authentication,omitempty"`
-	} `json:"from,omitempty"`
-	To *struct {
-		Ports   []int32  `json:"ports,omitempty"`
-		Methods []string `json:"methods,omitempty"`
-		Paths   []struct {
-			Type  string `json:"type,omitempty"`
-			Value string `json:"value"`
-		} `json:"paths,omitempty"`
-		Headers []struct {
-			Type  string `json:"type,omitempty"`
-			Name  string `json:"name"`
-			Value string `json:"value"`
-		} `json:"headers,omitempty"`
-		GRPC []struct {
-			Type    string `json:"type,omitempty"`
-			Service string `json:"service,omitempty"`
-			Method  string `json:"method,omitempty"`
-		} `json:"grpc,omitempty"`
-	} `json:"to,omitempty"`
-}
-
-// mutualTLSPolicyDoc is policy.weft.dev/v1alpha1 MutualTLSPolicy.
-type mutualTLSPolicyDoc struct {
-	metav1.TypeMeta   `json:",inline"`
-	metav1.ObjectMeta `json:"metadata,omitempty"`
-	Spec              struct {
-		TargetRefs []securityTargetRef `json:"targetRefs,omitempty"`
-		Mode       string              `json:"mode"`
-		Ports      []struct {
-			Port int32  `json:"port"`
-			Mode string `json:"mode"`
-		} `json:"ports,omitempty"`
-	} `json:"spec"`
-}
 
 func (c *conv) namespace(n *corev1.Namespace) *model.Namespace {
 	if n.Name == "" {
@@ -111,7 +48,7 @@ func (c *conv) defaultInbound(m *metav1.ObjectMeta, above string) string {
 // securityTargets converts the targetRefs of an authorization or mTLS
 // policy: Services (whole, or one port by sectionName) and Workloads of
 // the policy's namespace.
-func (c *conv) securityTargets(ns string, refs []securityTargetRef) []model.PolicyTargetRef {
+func (c *conv) securityTargets(ns string, refs []policyapi.TargetReference) []model.PolicyTargetRef {
 	var out []model.PolicyTargetRef
 	seen := map[model.PolicyTargetRef]int{}
 	for i, t := range refs {
@@ -163,7 +100,7 @@ func (c *conv) sectionName(f string, kind model.PolicyTargetKind, s intstr.IntOr
 	return s.StrVal
 }
 
-func (c *conv) authorizationPolicy(p *authorizationPolicyDoc) *model.AuthorizationPolicy {
+func (c *conv) authorizationPolicy(p *policyapi.AuthorizationPolicy) *model.AuthorizationPolicy {
 	ns, name := c.meta(&p.ObjectMeta, validation.IsDNS1123Subdomain)
 	s := p.Spec
 	out := &model.AuthorizationPolicy{Namespace: ns, Name: name, Created: c.createdAt(&p.ObjectMeta),
@@ -183,7 +120,7 @@ func (c *conv) authorizationPolicy(p *authorizationPolicyDoc) *model.Authorizati
 			switch from.Authentication {
 			case "":
 			case "Authenticated", "Unauthenticated":
-				rule.From.Authentication = strings.ToLower(from.Authentication)
+				rule.From.Authentication = strings.ToLower(string(from.Authentication))
 			default:
 				c.fail(f+".from.authentication", "unknown authentication %q; use Authenticated or Unauthenticated, or leave it out to match any client", from.Authentication)
 			}
@@ -194,13 +131,13 @@ func (c *conv) authorizationPolicy(p *authorizationPolicyDoc) *model.Authorizati
 				rule.Ports = append(rule.Ports, c.port(fmt.Sprintf("%s.to.ports[%d]", f, j), port))
 			}
 			for _, pm := range to.Paths {
-				rule.To.Paths = append(rule.To.Paths, &weftv1.PathMatch{Type: cmp.Or(pm.Type, "PathPrefix"), Value: pm.Value})
+				rule.To.Paths = append(rule.To.Paths, &weftv1.PathMatch{Type: cmp.Or(string(pm.Type), "PathPrefix"), Value: pm.Value})
 			}
 			for _, h := range to.Headers {
-				rule.To.Headers = append(rule.To.Headers, &weftv1.ValueMatch{Type: cmp.Or(h.Type, "Exact"), Name: h.Name, Value: h.Value})
+				rule.To.Headers = append(rule.To.Headers, &weftv1.ValueMatch{Type: cmp.Or(string(h.Type), "Exact"), Name: h.Name, Value: h.Value})
 			}
 			for _, g := range to.GRPC {
-				rule.To.Grpc = append(rule.To.Grpc, &weftv1.GRPCMethodMatch{Type: cmp.Or(g.Type, "Exact"), Service: g.Service, Method: g.Method})
+				rule.To.Grpc = append(rule.To.Grpc, &weftv1.GRPCMethodMatch{Type: cmp.Or(string(g.Type), "Exact"), Service: g.Service, Method: g.Method})
 			}
 			if len(to.Methods)+len(to.Paths)+len(to.Headers)+len(to.GRPC) == 0 {
 				rule.To = nil // ports only: no request condition
@@ -212,7 +149,7 @@ func (c *conv) authorizationPolicy(p *authorizationPolicyDoc) *model.Authorizati
 	return out
 }
 
-func (c *conv) mutualTLSPolicy(p *mutualTLSPolicyDoc) *model.MutualTLSPolicy {
+func (c *conv) mutualTLSPolicy(p *policyapi.MutualTLSPolicy) *model.MutualTLSPolicy {
 	ns, name := c.meta(&p.ObjectMeta, validation.IsDNS1123Subdomain)
 	s := p.Spec
 	out := &model.MutualTLSPolicy{Namespace: ns, Name: name, Created: c.createdAt(&p.ObjectMeta),

@@ -1,0 +1,14 @@
+// Package v1alpha1 is the policy.weft.dev/v1alpha1 API: the traffic
+// policies RetryBudget and CircuitBreaker, which apply to a Service, and
+// the security policies AuthorizationPolicy and MutualTLSPolicy, which
+// attach to Services, Workloads or a whole namespace (see
+// docs/policies.md).
+//
+// The universal-mode file source (internal/control/source/file) decodes
+// these types; deploy/crds holds the CustomResourceDefinitions generated
+// from them. Each policy has a status with standard conditions, which the
+// Kubernetes source writes.
+//
+// +kubebuilder:object:generate=true
+// +groupName=policy.weft.dev
+package v1alpha1
