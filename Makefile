@@ -17,13 +17,22 @@ PROXY_TAGS   := grpcnotrace
 # -race everywhere: every package here is small enough for it on 2 cores.
 TEST_FLAGS   ?= -race -count=1 -timeout 15m
 
-.PHONY: all build test lint vet staticcheck fmt-check gen gen-check tools k8s-env bench bench-scale demo up clean
+.PHONY: all build test lint vet staticcheck fmt-check gen gen-check tools k8s-env bench bench-scale demo up clean image
 
 all: build
 
 build:
 	$(GO) build -o $(BIN)/ ./cmd/weft ./cmd/weft-demo
 	$(GO) build -tags $(PROXY_TAGS) -o $(BIN)/ ./cmd/weft-proxy
+
+# The images, on a machine with a container engine (this one has none):
+# static, non-root, distroless (deploy/docker). VERSION is linked into weft and
+# names the images `weft install` installs: push both with the same tag.
+IMAGE_REGISTRY ?= ghcr.io/weft-mesh
+VERSION        ?= dev
+image:
+	docker build -f deploy/docker/weft.Dockerfile --build-arg VERSION=$(VERSION) --build-arg REGISTRY=$(IMAGE_REGISTRY) -t $(IMAGE_REGISTRY)/weft:$(VERSION) .
+	docker build -f deploy/docker/weft-proxy.Dockerfile -t $(IMAGE_REGISTRY)/weft-proxy:$(VERSION) .
 
 # The mesh on this machine: control plane, demo services with their proxies.
 up: build
@@ -44,8 +53,9 @@ $(CONTROLLER_GEN):
 tools: $(STATICCHECK) $(PROTOC_GEN_GO) $(PROTOC_GEN_GO_GRPC) $(CONTROLLER_GEN)
 
 # Files `make gen` writes: Go code from api/proto, the deep-copy methods of
-# the API types in pkg/apis, and their CRDs in deploy/crds.
-GENERATED := api/gen deploy/crds ':(glob)pkg/apis/**/zz_generated.*.go'
+# the API types in pkg/apis, and their CRDs in deploy/crds; the Helm chart in
+# deploy/helm/weft, generated from internal/install (what `weft install` renders).
+GENERATED := api/gen deploy/crds ':(glob)pkg/apis/**/zz_generated.*.go' deploy/helm
 
 # Regenerate Go code from api/proto (needs protoc: apt-get install protobuf-compiler),
 # and the deep-copy methods and CRDs of pkg/apis (controller-gen; floats are
@@ -57,6 +67,7 @@ gen: $(PROTOC_GEN_GO) $(PROTOC_GEN_GO_GRPC) $(CONTROLLER_GEN)
 	$(CONTROLLER_GEN) object paths=./pkg/apis/...
 	rm -f deploy/crds/*.yaml
 	$(CONTROLLER_GEN) crd:allowDangerousTypes=true paths=./pkg/apis/... output:crd:artifacts:config=deploy/crds
+	$(GO) run ./internal/install/chartgen deploy/helm/weft
 
 # Fails when the committed generated code is not what `make gen` writes.
 gen-check: gen
