@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
-	"fmt"
 	"slices"
 	"sync"
 	"time"
@@ -13,6 +12,7 @@ import (
 
 	discoveryv1 "github.com/weft-mesh/weft/api/gen/weft/discovery/v1"
 	weftv1 "github.com/weft-mesh/weft/api/gen/weft/v1"
+	"github.com/weft-mesh/weft/internal/proxy/configversion"
 )
 
 // Cache holds the current snapshot for each proxy, by node identity (SPIFFE
@@ -55,10 +55,7 @@ func (c *Cache) SetTrust(t Trust) {
 	c.trust = &t
 	for _, ws := range c.conns {
 		for w := range ws {
-			select {
-			case w.notify <- struct{}{}:
-			default:
-			}
+			wake(w.notify)
 		}
 	}
 }
@@ -93,22 +90,46 @@ type ProxyStatus struct {
 }
 
 // snapshot is one immutable versioned config. err is set when the config
-// cannot be encoded; such a snapshot is never sent.
+// cannot be encoded; such a snapshot is never sent. A snapshot stays in
+// memory while the cache holds it or a stream may base an incremental
+// response on it (conn.acked, conn.inflight).
 type snapshot struct {
 	version string
 	cfg     *weftv1.ProxyConfig
 	err     error
+
+	// The index of services for incremental responses, built on first use
+	// (see index).
+	indexOnce sync.Once
+	idx       *serviceIndex
 }
 
 // conn is one connected stream. Its fields are guarded by Cache.mu, except
-// notify, which carries at most one pending "the snapshot changed".
+// notify, which carries at most one pending "the snapshot changed", and
+// wakeResync, which carries at most one pending "the proxy asked for a full
+// config".
 type conn struct {
 	identity string // immutable
-	notify   chan struct{}
-	status   ProxyStatus
-	// nonce is the latest one sent, for version nonceVersion.
+	// incremental: the proxy understands incremental responses
+	// (node.supports_incremental). Immutable.
+	incremental bool
+	notify      chan struct{}
+	wakeResync  chan struct{}
+	status      ProxyStatus
+	// nonce is the latest one sent, for version nonceVersion, of snapshot
+	// inflight (until answered); answered says whether the proxy has
+	// answered it.
 	nonce        string
 	nonceVersion string
+	inflight     *snapshot
+	answered     bool
+	// acked is the snapshot the proxy last acknowledged on this stream: the
+	// base of incremental responses. Only the latest is kept, and the conn
+	// goes (with it) when the stream ends.
+	acked *snapshot
+	// resync is set when the proxy asked for a full config; cleared by the
+	// next send.
+	resync bool
 }
 
 // NewCache returns an empty cache.
@@ -144,10 +165,7 @@ func (c *Cache) Set(identity string, cfg *weftv1.ProxyConfig) (version string) {
 	}
 	c.snaps[identity] = s
 	for w := range c.conns[identity] {
-		select {
-		case w.notify <- struct{}{}:
-		default: // a notification is already pending: it covers this one
-		}
+		wake(w.notify) // a notification already pending covers this one
 	}
 	return s.version
 }
@@ -157,19 +175,18 @@ func newSnapshot(cfg *weftv1.ProxyConfig) *snapshot {
 		cfg = &weftv1.ProxyConfig{}
 	}
 	cfg = proto.Clone(cfg).(*weftv1.ProxyConfig)
-	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(cfg)
+	version, err := configversion.Of(cfg)
 	if err != nil {
 		// Still give distinct bad configs distinct versions, so a later good
 		// one is never mistaken for an identical Set.
 		sum := sha256.Sum256([]byte(cfg.String()))
 		return &snapshot{
-			version: "invalid-" + hex.EncodeToString(sum[:])[:16],
+			version: "invalid-" + hex.EncodeToString(sum[:])[:configversion.Len],
 			cfg:     cfg,
-			err:     fmt.Errorf("encoding the config: %w", err),
+			err:     err,
 		}
 	}
-	sum := sha256.Sum256(b)
-	return &snapshot{version: hex.EncodeToString(sum[:])[:16], cfg: cfg}
+	return &snapshot{version: version, cfg: cfg}
 }
 
 // Delete forgets the snapshot for identity. Connected proxies keep the config
@@ -214,9 +231,11 @@ func (c *Cache) snapshot(identity string) *snapshot {
 // identity notifies it.
 func (c *Cache) connect(node *discoveryv1.Node, now time.Time) *conn {
 	w := &conn{
-		identity: NodeKey(node),
-		notify:   make(chan struct{}, 1),
-		status:   ProxyStatus{Node: node, ConnectedSince: now},
+		identity:    NodeKey(node),
+		incremental: node.GetSupportsIncremental(),
+		notify:      make(chan struct{}, 1),
+		wakeResync:  make(chan struct{}, 1),
+		status:      ProxyStatus{Node: node, ConnectedSince: now},
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -238,13 +257,35 @@ func (c *Cache) disconnect(w *conn) {
 	}
 }
 
-// sending records that version goes out with nonce; answers to any earlier
-// nonce are stale from now on.
-func (c *Cache) sending(w *conn, version, nonce string) {
+// base returns the snapshot an incremental response to w may build on: the
+// one the proxy last acknowledged, provided the proxy understands
+// incremental responses, has answered every response sent (an unanswered
+// one may be applied or not: only a full response is safe then) and asked
+// for no full config since. nil: send a full config.
+// resync says the proxy asked for one, which is then due even when the
+// snapshot was sent already.
+func (c *Cache) base(w *conn) (base *snapshot, resync bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	w.nonce, w.nonceVersion = nonce, version
-	w.status.SentVersion = version
+	if w.resync {
+		return nil, true
+	}
+	if !w.incremental || (w.nonce != "" && !w.answered) {
+		return nil, false
+	}
+	return w.acked, false
+}
+
+// sending records that snap goes out with nonce, whole when full; answers
+// to any earlier nonce are stale from now on.
+func (c *Cache) sending(w *conn, snap *snapshot, nonce string, full bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	w.nonce, w.nonceVersion, w.inflight, w.answered = nonce, snap.version, snap, false
+	if full {
+		w.resync = false
+	}
+	w.status.SentVersion = snap.version
 	w.status.WithheldVersion, w.status.WithheldError = "", ""
 }
 
@@ -254,19 +295,52 @@ func (c *Cache) withheld(w *conn, version string, err error) {
 	w.status.WithheldVersion, w.status.WithheldError = version, err.Error()
 }
 
-// answer records an ACK (detail empty) or NACK of nonce and returns the
-// version it answers; ok is false for a stale or unknown nonce.
-func (c *Cache) answer(w *conn, nonce, detail string, now time.Time) (version string, ok bool) {
+// answerKind is what a proxy's answer to a response says.
+type answerKind int
+
+const (
+	ack answerKind = iota
+	nack
+	fullResync
+)
+
+// answer records the proxy's answer to nonce: an ACK (the acknowledged
+// snapshot becomes the base of incremental responses), a NACK (the base
+// stays), or a request for a full config. It returns the version of the
+// response answered; ok is false for a stale or unknown nonce, or one
+// answered already. A fullResync with no nonce is always honoured.
+func (c *Cache) answer(w *conn, nonce string, kind answerKind, detail string, now time.Time) (version string, ok bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if nonce == "" || nonce != w.nonce {
-		return "", false
+	if kind == fullResync && nonce == "" {
+		w.resync = true
+		wake(w.wakeResync)
+		return "", true
 	}
-	if detail != "" {
+	if nonce == "" || nonce != w.nonce || w.answered {
+		return "", false // stale, or answered already
+	}
+	w.answered = true
+	inflight := w.inflight
+	w.inflight = nil // answered: only the acknowledged one may stay
+	switch kind {
+	case fullResync:
+		w.resync = true
+		wake(w.wakeResync)
+	case nack:
 		w.status.LastError, w.status.RejectedVersion = detail, w.nonceVersion
-		return w.nonceVersion, true
+	default:
+		w.acked = inflight
+		w.status.AckedVersion, w.status.LastAckAt = w.nonceVersion, now
+		w.status.LastError, w.status.RejectedVersion = "", ""
 	}
-	w.status.AckedVersion, w.status.LastAckAt = w.nonceVersion, now
-	w.status.LastError, w.status.RejectedVersion = "", ""
 	return w.nonceVersion, true
+}
+
+// wake sends on a channel of capacity 1 unless a wake-up is pending.
+func wake(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
 }

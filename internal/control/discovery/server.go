@@ -185,14 +185,22 @@ func (s *Server) receive(stream discoveryv1.Discovery_StreamServer, w *conn, nod
 		if s.o.OnRequest != nil {
 			s.o.OnRequest(node, req)
 		}
-		if req.GetResponseNonce() == "" {
+		kind := ack
+		switch {
+		case req.GetFullResync():
+			kind = fullResync
+		case req.GetResponseNonce() == "":
 			continue // not an answer, e.g. only watch_services
+		case req.GetErrorDetail() != "":
+			kind = nack
 		}
-		version, ok := s.cache.answer(w, req.GetResponseNonce(), req.GetErrorDetail(), time.Now())
+		version, ok := s.cache.answer(w, req.GetResponseNonce(), kind, req.GetErrorDetail(), time.Now())
 		switch {
 		case !ok:
 			log.Debug("stale answer ignored", "nonce", req.GetResponseNonce(), "version", req.GetVersion())
-		case req.GetErrorDetail() != "":
+		case kind == fullResync:
+			log.Debug("proxy asked for a full config", "version", version, "running_version", req.GetVersion())
+		case kind == nack:
 			log.Warn("proxy rejected config", "version", version, "detail", req.GetErrorDetail())
 		default:
 			log.Debug("proxy acknowledged config", "version", version)
@@ -200,41 +208,62 @@ func (s *Server) receive(stream discoveryv1.Discovery_StreamServer, w *conn, nod
 	}
 }
 
-// send sends the current snapshot, then every later one, until ctx ends.
+// send sends the current snapshot, then every later one, until ctx ends:
+// incremental against the snapshot the proxy last acknowledged when it can
+// (see response), else whole.
 func (s *Server) send(ctx context.Context, stream discoveryv1.Discovery_StreamServer, w *conn, log *slog.Logger) error {
 	var sent, withheld string // versions already sent / found invalid on this stream
 	var sentTrust *Trust
 	for {
 		trust := s.cache.currentTrust()
-		if snap := s.cache.snapshot(w.identity); snap != nil && (snap.version != sent || trust != sentTrust) && snap.version != withheld {
+		base, resync := s.cache.base(w)
+		if snap := s.cache.snapshot(w.identity); snap != nil && (snap.version != sent || trust != sentTrust || resync) && snap.version != withheld {
 			if err := s.check(snap); err != nil {
 				withheld = snap.version
 				s.cache.withheld(w, snap.version, err)
 				log.Error("config withheld; the proxy keeps its current one", "version", snap.version, "error", err)
 			} else {
 				nonce := strconv.FormatUint(s.nonces.Add(1), 36)
-				s.cache.sending(w, snap.version, nonce)
-				resp := &discoveryv1.DiscoveryResponse{Version: snap.version, Nonce: nonce, Config: snap.cfg}
+				resp, d, incremental := response(base, snap)
+				resp.Nonce = nonce
 				if trust != nil {
 					resp.TrustAnchors = trust.Anchors
 					resp.IssuerFingerprint = trust.IssuerFingerprint
 				}
+				s.cache.sending(w, snap, nonce, !incremental)
 				if err := stream.Send(resp); err != nil {
 					return fmt.Errorf("sending version %s: %w", snap.version, err)
 				}
 				sent, sentTrust = snap.version, trust
-				log.Debug("config sent", "version", snap.version, "nonce", nonce)
+				logSent(ctx, log, resp, d, incremental, len(snap.cfg.GetServices()))
 			}
 		}
 		select {
 		case <-ctx.Done():
 			return context.Cause(ctx)
+		case <-w.wakeResync:
+			continue // the proxy waits for a full config: no debounce
 		case <-w.notify:
 		}
-		if err := s.debounce(ctx, w.notify); err != nil {
+		if err := s.debounce(ctx, w.notify, w.wakeResync); err != nil {
 			return err
 		}
 	}
+}
+
+// logSent logs, at debug, what a response carried.
+func logSent(ctx context.Context, log *slog.Logger, resp *discoveryv1.DiscoveryResponse, d delta, incremental bool, services int) {
+	if !log.Enabled(ctx, slog.LevelDebug) {
+		return
+	}
+	if !incremental {
+		log.Debug("config sent", "update", "full", "version", resp.GetVersion(), "nonce", resp.GetNonce(),
+			"services", services, "bytes", proto.Size(resp))
+		return
+	}
+	log.Debug("config sent", "update", "incremental", "version", resp.GetVersion(), "nonce", resp.GetNonce(),
+		"base_version", resp.GetBaseVersion(), "services", services, "services_updated", len(d.updated),
+		"services_removed", len(d.removed), "bytes", proto.Size(resp))
 }
 
 func (s *Server) check(snap *snapshot) error {
@@ -251,8 +280,9 @@ func (s *Server) check(snap *snapshot) error {
 }
 
 // debounce waits until notify stays quiet for Debounce, or for at most
-// maxDebounceFactor×Debounce.
-func (s *Server) debounce(ctx context.Context, notify <-chan struct{}) error {
+// maxDebounceFactor×Debounce, or until resync fires: a proxy waiting for a
+// full config is not kept waiting.
+func (s *Server) debounce(ctx context.Context, notify <-chan struct{}, resync chan struct{}) error {
 	if s.o.Debounce < 0 {
 		return nil
 	}
@@ -270,6 +300,8 @@ func (s *Server) debounce(ctx context.Context, notify <-chan struct{}) error {
 			return nil
 		case <-limit.C:
 			return nil
+		case <-resync:
+			return nil // conn.resync says it to send
 		}
 	}
 }

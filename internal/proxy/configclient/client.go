@@ -36,9 +36,13 @@ type Options struct {
 	// Node says who the proxy is; Node.Identity is required. Its
 	// watched_services are the initial set Watch adds to.
 	Node *discoveryv1.Node
-	// Apply validates and swaps in a config. An error is a rejection: it is
-	// logged and sent back as a NACK with err.Error(), and the proxy keeps
-	// its previous config. Apply is never called concurrently.
+	// Apply validates and swaps in a config, always a whole one (the client
+	// rebuilds it from an incremental response). An error is a rejection:
+	// it is logged and sent back as a NACK with err.Error(), and the proxy
+	// keeps its previous config. Apply is never called concurrently, and
+	// must not modify cfg: the client keeps the config last applied as the
+	// base of the next incremental response (a modified one fails the
+	// version check, which costs a full config).
 	Apply func(ctx context.Context, cfg *weftv1.ProxyConfig, version string) error
 	// Trust, when set, receives the trust anchors (DER) and issuer
 	// fingerprint of every response that carries them, before Apply (also
@@ -87,6 +91,9 @@ type Client struct {
 	state   State
 	// The last rejected version and why, to reject it again unchanged.
 	rejected, rejectedDetail string
+	// applied is the config last applied, of version state.LastVersion:
+	// the base of incremental responses. Never modified.
+	applied *weftv1.ProxyConfig
 	// The registered workload's health (SetHealth), and whether the open
 	// stream has yet to hear it.
 	health      discoveryv1.Health
@@ -298,6 +305,7 @@ func (c *Client) hello() *discoveryv1.DiscoveryRequest {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	node.WatchedServices = slices.Clone(c.watched)
+	node.SupportsIncremental = true
 	c.pending, c.answer, c.healthDirty = nil, nil, false
 	return &discoveryv1.DiscoveryRequest{Node: node, Health: c.health, HealthDetail: c.healthCause}
 }
@@ -398,7 +406,9 @@ func (c *Client) leave(ctx context.Context, stream discoveryv1.Discovery_StreamC
 }
 
 // handle applies one snapshot (unless it is the running or the last
-// rejected version) and queues the answer.
+// rejected version) and queues the answer: an ACK, a NACK, or a request for
+// a full config when an incremental response does not apply to the running
+// config.
 func (c *Client) handle(ctx context.Context, resp *discoveryv1.DiscoveryResponse) {
 	if c.isLeaving() {
 		// Deregistering changes this proxy's own config (its workload is
@@ -410,11 +420,13 @@ func (c *Client) handle(ctx context.Context, resp *discoveryv1.DiscoveryResponse
 		c.o.Trust(resp.GetTrustAnchors(), resp.GetIssuerFingerprint())
 	}
 	c.mu.Lock()
-	running, rejected, rejectedDetail := c.state.LastVersion, c.rejected, c.rejectedDetail
+	running, rejected, rejectedDetail, base := c.state.LastVersion, c.rejected, c.rejectedDetail, c.applied
 	c.state.LastError = ""
 	c.mu.Unlock()
 
 	var detail string
+	var applied *weftv1.ProxyConfig // set when Apply accepted it
+	resync := false
 	switch {
 	case resp.GetConfig() == nil:
 		detail = "the response carries no config"
@@ -424,7 +436,20 @@ func (c *Client) handle(ctx context.Context, resp *discoveryv1.DiscoveryResponse
 		detail = rejectedDetail
 		c.log.Debug("config rejected before; rejecting again", "version", version)
 	default:
-		err := c.o.Apply(ctx, resp.GetConfig(), version)
+		cfg := resp.GetConfig()
+		if resp.GetBaseVersion() != "" {
+			var err error
+			if cfg, err = rebuild(resp, running, base); err != nil {
+				resync = true
+				c.log.Info("incremental config not applicable; asking for the whole config", "version", version,
+					"base_version", resp.GetBaseVersion(), "running_version", running, "error", err)
+				break
+			}
+			c.log.Debug("incremental config rebuilt", "version", version, "base_version", resp.GetBaseVersion(),
+				"services", len(cfg.GetServices()), "services_updated", len(resp.GetServicesUpdated()),
+				"services_removed", len(resp.GetServicesRemoved()))
+		}
+		err := c.o.Apply(ctx, cfg, version)
 		if err != nil && ctx.Err() != nil {
 			return // stopping: not a verdict on the config
 		}
@@ -435,19 +460,26 @@ func (c *Client) handle(ctx context.Context, resp *discoveryv1.DiscoveryResponse
 			}
 			c.log.Warn("config rejected; keeping the running config", "version", version, "running_version", running, "error", err)
 		} else {
+			applied = cfg
 			c.log.Info("config applied", "version", version)
 		}
 	}
 
 	c.mu.Lock()
-	if detail != "" {
+	switch {
+	case resync:
+		c.answer = &discoveryv1.DiscoveryRequest{Version: running, ResponseNonce: resp.GetNonce(), FullResync: true}
+	case detail != "":
 		c.rejected, c.rejectedDetail = version, detail
 		c.state.LastError = fmt.Sprintf("config version %s rejected: %s", version, detail)
-	} else if version != running {
+	case applied != nil:
 		c.state.LastVersion, c.state.LastChange = version, time.Now()
 		c.rejected, c.rejectedDetail = "", ""
+		c.applied = applied
 	}
-	c.answer = &discoveryv1.DiscoveryRequest{Version: version, ResponseNonce: resp.GetNonce(), ErrorDetail: detail}
+	if !resync {
+		c.answer = &discoveryv1.DiscoveryRequest{Version: version, ResponseNonce: resp.GetNonce(), ErrorDetail: detail}
+	}
 	c.mu.Unlock()
 	c.signal()
 }

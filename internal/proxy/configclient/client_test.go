@@ -57,10 +57,11 @@ func TestNewChecksOptions(t *testing.T) {
 func TestEndToEnd(t *testing.T) {
 	cp := startControlPlane(t, "", discovery.NewCache(), discovery.Options{})
 	r := &recorder{}
-	c := startClient(t, cp.addr, &discoveryv1.Node{Identity: idWeb, Id: "web-1"}, r, nil)
+	node := &discoveryv1.Node{Identity: idWeb, Id: "web-1"}
+	c := startClient(t, cp.addr, node, r, nil)
 
 	for _, v := range []string{"v1", "v2"} {
-		ver := cp.cache.Set(idWeb, cfg(v))
+		ver := cp.cache.Set(discovery.NodeKey(node), cfg(v))
 		waitFor(t, v+" acknowledged", func() bool { return cp.acked(idWeb, ver, 1) })
 		if got := r.last(); got != v {
 			t.Fatalf("last applied %q, want %q", got, v)
@@ -75,7 +76,7 @@ func TestEndToEnd(t *testing.T) {
 	}
 
 	calls, _ := r.snapshot()
-	ver := cp.cache.Set(idWeb, cfg("v2"))
+	ver := cp.cache.Set(discovery.NodeKey(node), cfg("v2"))
 	time.Sleep(100 * time.Millisecond) // 10 debounce periods
 	if now, _ := r.snapshot(); len(now) != len(calls) || cp.status(idWeb)[0].SentVersion != ver {
 		t.Errorf("an identical Set pushed something: Apply calls %v, then %v", calls, now)
@@ -217,8 +218,11 @@ func TestIdentities(t *testing.T) {
 	startClient(t, cp.addr, &discoveryv1.Node{Identity: idWeb, Id: "web-2"}, web2, nil)
 	startClient(t, cp.addr, &discoveryv1.Node{Identity: idAPI, Id: "api-1"}, api, nil)
 
-	vWeb := cp.cache.Set(idWeb, cfg("web"))
-	vAPI := cp.cache.Set(idAPI, cfg("api"))
+	// One config per instance (discovery.NodeKey): here the same for both
+	// web proxies.
+	vWeb := cp.cache.Set(discovery.NodeKey(&discoveryv1.Node{Identity: idWeb, Id: "web-1"}), cfg("web"))
+	cp.cache.Set(discovery.NodeKey(&discoveryv1.Node{Identity: idWeb, Id: "web-2"}), cfg("web"))
+	vAPI := cp.cache.Set(discovery.NodeKey(&discoveryv1.Node{Identity: idAPI, Id: "api-1"}), cfg("api"))
 	waitFor(t, "both web proxies acknowledged", func() bool { return cp.acked(idWeb, vWeb, 2) })
 	waitFor(t, "the api proxy acknowledged", func() bool { return cp.acked(idAPI, vAPI, 1) })
 	for name, tc := range map[string]struct {

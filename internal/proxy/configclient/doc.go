@@ -11,6 +11,15 @@
 // of the version already running (resent after a reconnect) is acknowledged
 // without calling Apply again, and one already rejected is rejected again.
 //
+// Updates may be incremental (base_version set): the client keeps the
+// config it last applied and, when the update builds on that version,
+// rebuilds the whole config from it (the update's non-service fields, its
+// services upserted and removed by name, sorted by name) and checks that it
+// hashes to the update's version (configversion) before handing it to
+// Apply, which only ever sees whole configs. An update on another base, or
+// one whose rebuilt config does not hash right, is answered with
+// full_resync, not a NACK: the control plane then sends the whole config.
+//
 // Client.Watch asks the control plane for more services (on-demand
 // discovery); the set is re-sent, as the node's watched_services, on every
 // reconnect. Client.State reports the stream and config state for /ready and

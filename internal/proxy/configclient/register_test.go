@@ -82,7 +82,7 @@ func TestHealthReports(t *testing.T) {
 	var g registrar
 	cp := startControlPlane(t, "", discovery.NewCache(), g.options(discovery.Options{}))
 	r := &recorder{}
-	cp.cache.Set(idWeb, cfg("v1"))
+	cp.cache.Set(discovery.NodeKey(registeringNode()), cfg("v1"))
 	c, err := configclient.New(configclient.Options{
 		Address: cp.addr, Dial: []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())},
 		Node: registeringNode(), Apply: r.apply, Logger: quietLogger(),
@@ -109,7 +109,7 @@ func TestHealthReports(t *testing.T) {
 	addr := cp.addr
 	cp.stop(t)
 	cp2 := startControlPlane(t, addr, discovery.NewCache(), g.options(discovery.Options{}))
-	cp2.cache.Set(idWeb, cfg("v1"))
+	cp2.cache.Set(discovery.NodeKey(registeringNode()), cfg("v1"))
 	waitFor(t, "the stream after the restart", func() bool { return g.first(1) != nil })
 	if f := g.first(1); f.GetHealth() != discoveryv1.Health_HEALTH_UNHEALTHY || f.GetNode().GetRegistration() == nil {
 		t.Fatalf("first message after reconnecting %v, want the registration and UNHEALTHY", f)
@@ -123,7 +123,7 @@ func TestDeregister(t *testing.T) {
 	c1 := discovery.NewCache()
 	cp := startControlPlane(t, "", c1, g.options(discovery.Options{}))
 	r := &recorder{}
-	v1 := cp.cache.Set(idWeb, cfg("v1"))
+	v1 := cp.cache.Set(discovery.NodeKey(registeringNode()), cfg("v1"))
 	c, err := configclient.New(configclient.Options{
 		Address: cp.addr, Dial: []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())},
 		Node: registeringNode(), Apply: r.apply, Logger: quietLogger(),
@@ -155,7 +155,7 @@ func TestDeregister(t *testing.T) {
 		t.Fatal("the control plane did not hear the deregister")
 	}
 	waitFor(t, "the stream's end on the control plane", func() bool { g.mu.Lock(); defer g.mu.Unlock(); return g.ended == 1 })
-	cp.cache.Set(idWeb, cfg("v2"))
+	cp.cache.Set(discovery.NodeKey(registeringNode()), cfg("v2"))
 	if c.State().Connected || len(cp.status(idWeb)) != 0 {
 		t.Fatal("the client reconnected after deregistering")
 	}

@@ -109,9 +109,14 @@ type Node struct {
 	// for a grace period after its stream ends without deregister. Unset:
 	// the proxy registers nothing, and its workload is whatever the control
 	// plane's own sources (files, Kubernetes) say.
-	Registration  *WorkloadRegistration `protobuf:"bytes,9,opt,name=registration,proto3" json:"registration,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Registration *WorkloadRegistration `protobuf:"bytes,9,opt,name=registration,proto3" json:"registration,omitempty"`
+	// The proxy understands incremental responses (DiscoveryResponse
+	// base_version) and full_resync. Without it, as from a proxy older than
+	// them, which would take an incremental response's config for the whole
+	// one, every response is full.
+	SupportsIncremental bool `protobuf:"varint,10,opt,name=supports_incremental,json=supportsIncremental,proto3" json:"supports_incremental,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *Node) Reset() {
@@ -205,6 +210,13 @@ func (x *Node) GetRegistration() *WorkloadRegistration {
 		return x.Registration
 	}
 	return nil
+}
+
+func (x *Node) GetSupportsIncremental() bool {
+	if x != nil {
+		return x.SupportsIncremental
+	}
+	return false
 }
 
 // WorkloadRegistration describes the workload a proxy runs beside. It says
@@ -363,6 +375,7 @@ type DiscoveryRequest struct {
 	// Set on the first message of a stream.
 	Node *Node `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
 	// The version this message acknowledges or rejects; empty on the first.
+	// With full_resync: the version the proxy runs.
 	Version string `protobuf:"bytes,2,opt,name=version,proto3" json:"version,omitempty"`
 	// The nonce of the response this message answers.
 	ResponseNonce string `protobuf:"bytes,3,opt,name=response_nonce,json=responseNonce,proto3" json:"response_nonce,omitempty"`
@@ -380,7 +393,20 @@ type DiscoveryRequest struct {
 	// Set by a proxy that is stopping (draining): its registered workload is
 	// removed at once rather than after the grace period. The proxy sends
 	// nothing more and closes the stream.
-	Deregister    bool `protobuf:"varint,7,opt,name=deregister,proto3" json:"deregister,omitempty"`
+	Deregister bool `protobuf:"varint,7,opt,name=deregister,proto3" json:"deregister,omitempty"`
+	// Set instead of an ACK or a NACK when the proxy cannot apply the
+	// incremental response response_nonce names: it does not hold the config
+	// of that response's base_version (its last update was rejected, it
+	// reconnected, the response came before the answer to an earlier one
+	// reached the control plane), or the config it rebuilt does not hash to
+	// the response's version. version then carries the version the proxy runs
+	// (empty if none), for logs only. The control plane answers with a full
+	// config (base_version empty) of its current snapshot, which the proxy
+	// answers as usual; the refused response counts neither as acknowledged
+	// nor as rejected. A full_resync that answers an earlier nonce than the
+	// latest response is stale and ignored (the proxy answers the latest one
+	// too); one without response_nonce is always honoured.
+	FullResync    bool `protobuf:"varint,9,opt,name=full_resync,json=fullResync,proto3" json:"full_resync,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -471,14 +497,44 @@ func (x *DiscoveryRequest) GetDeregister() bool {
 	return false
 }
 
+func (x *DiscoveryRequest) GetFullResync() bool {
+	if x != nil {
+		return x.FullResync
+	}
+	return false
+}
+
+// A response is full or incremental.
+//
+// Full (base_version empty): config is the proxy's whole ProxyConfig and
+// services_updated and services_removed are empty. The first response of
+// every stream is full, as is the answer to full_resync, any response when
+// the control plane does not know the config the proxy last acknowledged on
+// this stream, and every response to a proxy whose node does not set
+// supports_incremental.
+//
+// Incremental (base_version set): the update applies to the config of
+// version base_version, the last one the proxy acknowledged on this stream
+// (a rejected version is never a base). config carries every field of the
+// new ProxyConfig except services, which it leaves empty; the services are
+// those of the base, by name, with services_updated added or replacing the
+// base's service of the same name and services_removed deleted, sorted by
+// name (the control plane sends an incremental response only for configs
+// whose services are sorted by name, as the translation renders them).
+// version is the version of that whole resulting config, as for a full
+// response, so ACKs, NACKs and status read the same either way. A proxy
+// that does not hold base_version's config answers with full_resync.
 type DiscoveryResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Version of the snapshot, e.g. a hash or a counter; echoed in ACKs.
+	// Version of the whole config, e.g. a hash or a counter; echoed in ACKs.
+	// weft's control plane uses the first 16 hex digits of the SHA-256 of
+	// the config's deterministic protobuf encoding, so a proxy can check
+	// the config it rebuilt from an incremental response.
 	Version string `protobuf:"bytes,1,opt,name=version,proto3" json:"version,omitempty"`
 	// Unique per response; echoed in the answer.
 	Nonce string `protobuf:"bytes,2,opt,name=nonce,proto3" json:"nonce,omitempty"`
-	// The whole config for this proxy. (Incremental updates carry only what
-	// changed: see incremental.)
+	// The whole config for this proxy in a full response; everything but
+	// services in an incremental one.
 	Config *v1.ProxyConfig `protobuf:"bytes,3,opt,name=config,proto3" json:"config,omitempty"`
 	// The mesh's current trust anchors (root certificates, DER), when the
 	// control plane issues identities. The proxy replaces its trust bundle
@@ -489,8 +545,17 @@ type DiscoveryResponse struct {
 	// whose certificate was signed by another issuer renews it now, with
 	// jitter: that is how an issuer or anchor rotation re-issues the mesh.
 	IssuerFingerprint string `protobuf:"bytes,5,opt,name=issuer_fingerprint,json=issuerFingerprint,proto3" json:"issuer_fingerprint,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// Set on an incremental response: the version of the config it applies
+	// to. Empty: a full response.
+	BaseVersion string `protobuf:"bytes,6,opt,name=base_version,json=baseVersion,proto3" json:"base_version,omitempty"`
+	// Incremental responses only: the services added or changed since
+	// base_version, each whole, at most once per name.
+	ServicesUpdated []*v1.Service `protobuf:"bytes,7,rep,name=services_updated,json=servicesUpdated,proto3" json:"services_updated,omitempty"`
+	// Incremental responses only: the names of the services of base_version
+	// that the new config no longer has.
+	ServicesRemoved []string `protobuf:"bytes,8,rep,name=services_removed,json=servicesRemoved,proto3" json:"services_removed,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *DiscoveryResponse) Reset() {
@@ -558,11 +623,32 @@ func (x *DiscoveryResponse) GetIssuerFingerprint() string {
 	return ""
 }
 
+func (x *DiscoveryResponse) GetBaseVersion() string {
+	if x != nil {
+		return x.BaseVersion
+	}
+	return ""
+}
+
+func (x *DiscoveryResponse) GetServicesUpdated() []*v1.Service {
+	if x != nil {
+		return x.ServicesUpdated
+	}
+	return nil
+}
+
+func (x *DiscoveryResponse) GetServicesRemoved() []string {
+	if x != nil {
+		return x.ServicesRemoved
+	}
+	return nil
+}
+
 var File_weft_discovery_v1_discovery_proto protoreflect.FileDescriptor
 
 const file_weft_discovery_v1_discovery_proto_rawDesc = "" +
 	"\n" +
-	"!weft/discovery/v1/discovery.proto\x12\x11weft.discovery.v1\x1a\x1aweft/v1/proxy_config.proto\"\xd7\x02\n" +
+	"!weft/discovery/v1/discovery.proto\x12\x11weft.discovery.v1\x1a\x1aweft/v1/proxy_config.proto\"\x8a\x03\n" +
 	"\x04Node\x12\x1a\n" +
 	"\bidentity\x18\x01 \x01(\tR\bidentity\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\tR\x02id\x12\x1c\n" +
@@ -572,7 +658,9 @@ const file_weft_discovery_v1_discovery_proto_rawDesc = "" +
 	"\x03tls\x18\x06 \x01(\v2\f.weft.v1.TLSR\x03tls\x12#\n" +
 	"\radmin_address\x18\a \x01(\tR\fadminAddress\x12#\n" +
 	"\rexplicit_base\x18\b \x01(\rR\fexplicitBase\x12K\n" +
-	"\fregistration\x18\t \x01(\v2'.weft.discovery.v1.WorkloadRegistrationR\fregistration\"\x9d\x02\n" +
+	"\fregistration\x18\t \x01(\v2'.weft.discovery.v1.WorkloadRegistrationR\fregistration\x121\n" +
+	"\x14supports_incremental\x18\n" +
+	" \x01(\bR\x13supportsIncremental\"\x9d\x02\n" +
 	"\x14WorkloadRegistration\x12\x18\n" +
 	"\aaddress\x18\x01 \x01(\tR\aaddress\x125\n" +
 	"\x05ports\x18\x02 \x03(\v2\x1f.weft.discovery.v1.WorkloadPortR\x05ports\x12K\n" +
@@ -584,7 +672,7 @@ const file_weft_discovery_v1_discovery_proto_rawDesc = "" +
 	"\fWorkloadPort\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04port\x18\x02 \x01(\rR\x04port\x12\x1a\n" +
-	"\bprotocol\x18\x03 \x01(\tR\bprotocol\"\xc2\x02\n" +
+	"\bprotocol\x18\x03 \x01(\tR\bprotocol\"\xe3\x02\n" +
 	"\x10DiscoveryRequest\x12+\n" +
 	"\x04node\x18\x01 \x01(\v2\x17.weft.discovery.v1.NodeR\x04node\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\tR\aversion\x12%\n" +
@@ -595,13 +683,18 @@ const file_weft_discovery_v1_discovery_proto_rawDesc = "" +
 	"\rhealth_detail\x18\b \x01(\tR\fhealthDetail\x12\x1e\n" +
 	"\n" +
 	"deregister\x18\a \x01(\bR\n" +
-	"deregister\"\xc5\x01\n" +
+	"deregister\x12\x1f\n" +
+	"\vfull_resync\x18\t \x01(\bR\n" +
+	"fullResync\"\xd0\x02\n" +
 	"\x11DiscoveryResponse\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\tR\aversion\x12\x14\n" +
 	"\x05nonce\x18\x02 \x01(\tR\x05nonce\x12,\n" +
 	"\x06config\x18\x03 \x01(\v2\x14.weft.v1.ProxyConfigR\x06config\x12#\n" +
 	"\rtrust_anchors\x18\x04 \x03(\fR\ftrustAnchors\x12-\n" +
-	"\x12issuer_fingerprint\x18\x05 \x01(\tR\x11issuerFingerprint*F\n" +
+	"\x12issuer_fingerprint\x18\x05 \x01(\tR\x11issuerFingerprint\x12!\n" +
+	"\fbase_version\x18\x06 \x01(\tR\vbaseVersion\x12;\n" +
+	"\x10services_updated\x18\a \x03(\v2\x10.weft.v1.ServiceR\x0fservicesUpdated\x12)\n" +
+	"\x10services_removed\x18\b \x03(\tR\x0fservicesRemoved*F\n" +
 	"\x06Health\x12\x12\n" +
 	"\x0eHEALTH_UNKNOWN\x10\x00\x12\x12\n" +
 	"\x0eHEALTH_HEALTHY\x10\x01\x12\x14\n" +
@@ -633,6 +726,7 @@ var file_weft_discovery_v1_discovery_proto_goTypes = []any{
 	nil,                          // 6: weft.discovery.v1.WorkloadRegistration.LabelsEntry
 	(*v1.TLS)(nil),               // 7: weft.v1.TLS
 	(*v1.ProxyConfig)(nil),       // 8: weft.v1.ProxyConfig
+	(*v1.Service)(nil),           // 9: weft.v1.Service
 }
 var file_weft_discovery_v1_discovery_proto_depIdxs = []int32{
 	7, // 0: weft.discovery.v1.Node.tls:type_name -> weft.v1.TLS
@@ -642,13 +736,14 @@ var file_weft_discovery_v1_discovery_proto_depIdxs = []int32{
 	1, // 4: weft.discovery.v1.DiscoveryRequest.node:type_name -> weft.discovery.v1.Node
 	0, // 5: weft.discovery.v1.DiscoveryRequest.health:type_name -> weft.discovery.v1.Health
 	8, // 6: weft.discovery.v1.DiscoveryResponse.config:type_name -> weft.v1.ProxyConfig
-	4, // 7: weft.discovery.v1.Discovery.Stream:input_type -> weft.discovery.v1.DiscoveryRequest
-	5, // 8: weft.discovery.v1.Discovery.Stream:output_type -> weft.discovery.v1.DiscoveryResponse
-	8, // [8:9] is the sub-list for method output_type
-	7, // [7:8] is the sub-list for method input_type
-	7, // [7:7] is the sub-list for extension type_name
-	7, // [7:7] is the sub-list for extension extendee
-	0, // [0:7] is the sub-list for field type_name
+	9, // 7: weft.discovery.v1.DiscoveryResponse.services_updated:type_name -> weft.v1.Service
+	4, // 8: weft.discovery.v1.Discovery.Stream:input_type -> weft.discovery.v1.DiscoveryRequest
+	5, // 9: weft.discovery.v1.Discovery.Stream:output_type -> weft.discovery.v1.DiscoveryResponse
+	9, // [9:10] is the sub-list for method output_type
+	8, // [8:9] is the sub-list for method input_type
+	8, // [8:8] is the sub-list for extension type_name
+	8, // [8:8] is the sub-list for extension extendee
+	0, // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_weft_discovery_v1_discovery_proto_init() }
