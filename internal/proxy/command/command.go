@@ -29,7 +29,7 @@ func New() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(runCmd(), checkCmd(), version.Command("weft-proxy"))
+	root.AddCommand(runCmd(), checkCmd(), initCmd(), version.Command("weft-proxy"))
 	return root
 }
 
