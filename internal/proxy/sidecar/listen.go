@@ -29,6 +29,9 @@ const (
 type listenerKey struct {
 	kind listenerKind
 	addr string
+	// optional: a listener the proxy serves when the host can, e.g. IPv6
+	// loopback; failing to open it is logged, not an error.
+	optional bool
 }
 
 // listener is one open listening socket and its accept loop.
@@ -43,13 +46,18 @@ type listener struct {
 func wanted(cfg *config.Compiled) []listenerKey {
 	var keys []listenerKey
 	if cfg.Inbound != nil {
-		keys = append(keys, listenerKey{kindInbound, cfg.Inbound.Address})
+		keys = append(keys, listenerKey{kind: kindInbound, addr: cfg.Inbound.Address})
 	}
 	if a := cfg.Outbound.TransparentAddress; a != "" {
-		keys = append(keys, listenerKey{kindTransparentOutbound, a})
+		keys = append(keys, listenerKey{kind: kindTransparentOutbound, addr: a})
+		// The capture rules redirect IPv6 to [::1] on the same port (see
+		// internal/proxy/capture): on IPv4 loopback, listen there too.
+		if ap, err := netip.ParseAddrPort(a); err == nil && ap.Addr() == netip.MustParseAddr("127.0.0.1") {
+			keys = append(keys, listenerKey{kind: kindTransparentOutbound, addr: netip.AddrPortFrom(netip.IPv6Loopback(), ap.Port()).String(), optional: true})
+		}
 	}
 	for _, e := range cfg.Outbound.Explicit {
-		keys = append(keys, listenerKey{kindExplicitOutbound, e.Address})
+		keys = append(keys, listenerKey{kind: kindExplicitOutbound, addr: e.Address})
 	}
 	return keys
 }
@@ -64,6 +72,10 @@ func (p *Proxy) openListeners(cfg *config.Compiled) ([]*listener, error) {
 			continue
 		}
 		ln, err := net.Listen("tcp", k.addr)
+		if err != nil && k.optional {
+			p.log.Info("optional listener not opened", "kind", k.kind.String(), "address", k.addr, "error", err)
+			continue
+		}
 		if err != nil {
 			closeAll(opened)
 			return nil, fmt.Errorf("opening %s listener %s: %w", k.kind, k.addr, err)
