@@ -3,9 +3,6 @@ package cli
 import (
 	"bytes"
 	"context"
-	"crypto/x509"
-	"encoding/pem"
-	"errors"
 	"io"
 	"net"
 	"os"
@@ -22,6 +19,7 @@ import (
 	"github.com/weft-mesh/weft/internal/proxy/config"
 	"github.com/weft-mesh/weft/internal/proxy/configclient"
 	"github.com/weft-mesh/weft/internal/proxy/renew"
+	"github.com/weft-mesh/weft/internal/proxy/tlsid"
 )
 
 const meshYAML = `apiVersion: v1
@@ -104,7 +102,11 @@ func TestControlServesTheDirectory(t *testing.T) {
 	if err := tokenCmd.Execute(); err != nil {
 		t.Fatal(err)
 	}
-	anchors, err := parseAnchors(anchorFile)
+	anchorPEM, err := os.ReadFile(anchorFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	anchors, err := tlsid.ParseCertificates(anchorPEM)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,28 +185,4 @@ func TestControlServesTheDirectory(t *testing.T) {
 	if n := len(endpoints()); n != 2 {
 		t.Fatalf("a broken document changed what the proxy runs: %d endpoints", n)
 	}
-}
-
-func parseAnchors(path string) ([]*x509.Certificate, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	var out []*x509.Certificate
-	for {
-		var block *pem.Block
-		block, b = pem.Decode(b)
-		if block == nil {
-			break
-		}
-		c, err := x509.ParseCertificate(block.Bytes)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, c)
-	}
-	if len(out) == 0 {
-		return nil, errors.New("no certificate in " + path)
-	}
-	return out, nil
 }

@@ -10,7 +10,6 @@ import (
 	"bufio"
 	"context"
 	"crypto/x509"
-	"encoding/pem"
 	"fmt"
 	"log/slog"
 	"net"
@@ -33,6 +32,7 @@ import (
 	"github.com/weft-mesh/weft/internal/control/jointoken"
 	"github.com/weft-mesh/weft/internal/proxy/configclient"
 	"github.com/weft-mesh/weft/internal/proxy/renew"
+	"github.com/weft-mesh/weft/internal/proxy/tlsid"
 )
 
 // Size of the mesh, and of each proxy's view of it.
@@ -128,19 +128,11 @@ func anchors(tb testing.TB, path string) []*x509.Certificate {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	var out []*x509.Certificate
-	for {
-		var block *pem.Block
-		block, b = pem.Decode(b)
-		if block == nil {
-			return out
-		}
-		c, err := x509.ParseCertificate(block.Bytes)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		out = append(out, c)
+	certs, err := tlsid.ParseCertificates(b)
+	if err != nil {
+		tb.Fatal(err)
 	}
+	return certs
 }
 
 // stream is one proxy's config stream, remembering when it saw each count of

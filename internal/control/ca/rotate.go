@@ -26,6 +26,30 @@ import (
 //
 // RotateIssuer alone renews the issuer before it expires.
 
+// forRotation takes dir's lock and loads the weft-generated authority that a
+// rotation step changes; on success the caller must call unlock.
+func forRotation(dir string, o Options) (_ func(), a *Authority, _ Options, err error) {
+	unlock, err := Lock(dir)
+	if err != nil {
+		return nil, nil, o, err
+	}
+	defer func() {
+		if err != nil {
+			unlock()
+		}
+	}()
+	if o, err = o.forDir(dir); err != nil {
+		return nil, nil, o, err
+	}
+	if a, err = load(dir, o.td, o.Now); err != nil {
+		return nil, nil, o, err
+	}
+	if a.Supplied() {
+		return nil, nil, o, suppliedRotation(dir)
+	}
+	return unlock, a, o, nil
+}
+
 // Lock takes the CA directory's lock, held by every rotation step and by a
 // control plane reloading the directory, so that no reader sees a step half
 // done. It returns the unlock function.
@@ -59,22 +83,11 @@ const (
 // makes it the anchor that signs the next issuer. It returns the new
 // anchor's fingerprint. The authority in dir must load.
 func AddAnchor(dir string, o Options) (string, error) {
-	unlock, err := Lock(dir)
+	unlock, a, o, err := forRotation(dir, o)
 	if err != nil {
 		return "", err
 	}
 	defer unlock()
-	o, err = o.forDir(dir)
-	if err != nil {
-		return "", err
-	}
-	a, err := load(dir, o.td, o.Now)
-	if err != nil {
-		return "", err
-	}
-	if a.Supplied() {
-		return "", suppliedRotation(dir)
-	}
 	anchor, key, err := newAnchor(a.td, o.Now(), o.AnchorLifetime)
 	if err != nil {
 		return "", err
@@ -104,22 +117,11 @@ func AddAnchor(dir string, o Options) (string, error) {
 // Certificates signed by the old issuer stay valid until they expire;
 // proxies renew early when they see the new issuer.
 func RotateIssuer(dir string, o Options) (string, error) {
-	unlock, err := Lock(dir)
+	unlock, a, o, err := forRotation(dir, o)
 	if err != nil {
 		return "", err
 	}
 	defer unlock()
-	o, err = o.forDir(dir)
-	if err != nil {
-		return "", err
-	}
-	a, err := load(dir, o.td, o.Now)
-	if err != nil {
-		return "", err
-	}
-	if a.Supplied() {
-		return "", suppliedRotation(dir)
-	}
 	anchorKey, err := readKey(filepath.Join(dir, AnchorKeyFile), filepath.Join(dir, AnchorCertFile), a.Anchor())
 	if err != nil {
 		return "", err
@@ -197,26 +199,15 @@ func exists(path string) (bool, error) {
 // signs the current issuer or the one the anchor key belongs to: remove an
 // old anchor only after RotateIssuer and after the proxies renewed.
 func RemoveAnchor(dir, prefix string, o Options) error {
-	unlock, err := Lock(dir)
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	o, err = o.forDir(dir)
-	if err != nil {
-		return err
-	}
 	prefix = strings.ToLower(strings.TrimSpace(prefix))
 	if len(prefix) < 8 {
 		return fmt.Errorf("ca: anchor fingerprint %q is too short; give at least 8 hex digits (see `weft check`)", prefix)
 	}
-	a, err := load(dir, o.td, o.Now)
+	unlock, a, _, err := forRotation(dir, o)
 	if err != nil {
 		return err
 	}
-	if a.Supplied() {
-		return suppliedRotation(dir)
-	}
+	defer unlock()
 	all := slices.Concat(a.anchors, a.expired)
 	idx := -1
 	for i, c := range all {

@@ -2,8 +2,6 @@ package sidecar
 
 import (
 	"context"
-	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -347,7 +345,7 @@ func newRenewer(cp *ControlPlane, p *Proxy) (*renew.Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--trust-bundle: %w", err)
 	}
-	anchors, err := parsePEMCertificates(pemBytes)
+	anchors, err := tlsid.ParseCertificates(pemBytes)
 	if err != nil {
 		return nil, fmt.Errorf("--trust-bundle %s: %w", cp.TrustBundleFile, err)
 	}
@@ -377,28 +375,6 @@ func newRenewer(cp *ControlPlane, p *Proxy) (*renew.Client, error) {
 	return renew.New(o)
 }
 
-func parsePEMCertificates(b []byte) ([]*x509.Certificate, error) {
-	var out []*x509.Certificate
-	for {
-		var block *pem.Block
-		block, b = pem.Decode(b)
-		if block == nil {
-			break
-		}
-		if block.Type != "CERTIFICATE" {
-			continue
-		}
-		c, err := x509.ParseCertificate(block.Bytes)
-		if err != nil {
-			return nil, fmt.Errorf("certificate %d: %w", len(out)+1, err)
-		}
-		out = append(out, c)
-	}
-	if len(out) == 0 {
-		return nil, errors.New("no CERTIFICATE PEM block found; it must hold the mesh's trust anchor certificate(s)")
-	}
-	return out, nil
-}
 
 // namespaceOf reads the namespace of a /ns/<namespace>/sa/<sa> SPIFFE path.
 func namespaceOf(path string) string {

@@ -187,7 +187,7 @@ func readFile(what, field, path string) ([]byte, error) {
 
 // build validates raw file contents and turns them into material.
 func build(f Files, raw rawFiles, now time.Time) (*material, error) {
-	certs, err := parseCertificates(raw.cert)
+	certs, err := ParseCertificates(raw.cert)
 	if err != nil {
 		return nil, fmt.Errorf("tlsid: cert file %s: %w; it must hold the PEM leaf certificate followed by its intermediates", f.CertFile, err)
 	}
@@ -254,9 +254,11 @@ func build(f Files, raw rawFiles, now time.Time) (*material, error) {
 	}, nil
 }
 
-// parseCertificates decodes every CERTIFICATE block of a PEM file. It is
-// hand-written because go-spiffe's PEM helper is internal to that module.
-func parseCertificates(b []byte) ([]*x509.Certificate, error) {
+// ParseCertificates decodes every CERTIFICATE block of PEM data, e.g. a
+// trust bundle; other blocks are skipped, and no certificate at all is an
+// error. It is hand-written because go-spiffe's PEM helper is internal to
+// that module.
+func ParseCertificates(b []byte) ([]*x509.Certificate, error) {
 	var certs []*x509.Certificate
 	for {
 		var block *pem.Block
