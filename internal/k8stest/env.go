@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"go.uber.org/goleak"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -358,4 +359,22 @@ func writeServiceAccountKey(dir string) (pub, priv string, err error) {
 		return "", "", fmt.Errorf("writing the service-account public key: %w", err)
 	}
 	return pub, priv, nil
+}
+
+// Main runs the tests of a package that share s, then stops s and, when
+// everything passed, looks for leaked goroutines; it returns the exit code.
+// A package's TestMain is then: os.Exit(k8stest.Main(m, &kube)).
+func Main(m *testing.M, s *Shared) int {
+	code := m.Run()
+	if err := s.Stop(); err != nil {
+		fmt.Fprintf(os.Stderr, "stopping the Kubernetes test control plane: %v\n", err)
+		code = 1
+	}
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintf(os.Stderr, "goleak: %v\n", err)
+			code = 1
+		}
+	}
+	return code
 }

@@ -1,13 +1,11 @@
 package apis_test
 
 import (
-	"fmt"
 	"os"
 	"path/filepath"
 	"sync"
 	"testing"
 
-	"go.uber.org/goleak"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -31,20 +29,7 @@ var kube = k8stest.Shared{Options: k8stest.Options{CRDPaths: []string{crdDir}}}
 // namespaces the tests write into, created once.
 var namespaces sync.Map
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if err := kube.Stop(); err != nil {
-		fmt.Fprintf(os.Stderr, "stopping the Kubernetes test control plane: %v\n", err)
-		code = 1
-	}
-	if code == 0 {
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintf(os.Stderr, "goleak: %v\n", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(k8stest.Main(m, &kube)) }
 
 // newScheme is a scheme with the core types and weft's.
 func newScheme(t *testing.T) *runtime.Scheme {

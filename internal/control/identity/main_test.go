@@ -1,7 +1,6 @@
 package identity_test
 
 import (
-	"fmt"
 	"os"
 	"testing"
 
@@ -12,11 +11,4 @@ import (
 // that needs it.
 var kube k8stest.Shared
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if err := kube.Stop(); err != nil {
-		fmt.Fprintf(os.Stderr, "stopping the Kubernetes test control plane: %v\n", err)
-		code = 1
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(k8stest.Main(m, &kube)) }
