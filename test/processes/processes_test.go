@@ -5,7 +5,6 @@
 package processes
 
 import (
-	"bufio"
 	"fmt"
 	"io"
 	"net"
@@ -14,47 +13,19 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/weft-mesh/weft/internal/meshtest"
 )
 
-func build(t *testing.T, dir string) {
-	t.Helper()
-	root, err := filepath.Abs("../..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, c := range [][]string{{"build", "-o", dir + "/", "./cmd/weft"}, {"build", "-tags", "grpcnotrace", "-o", dir + "/", "./cmd/weft-proxy"}} {
-		cmd := exec.Command("go", c...)
-		cmd.Dir = root
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("go %v: %v\n%s", c, err, out)
-		}
-	}
-}
+func build(t *testing.T, dir string) { meshtest.Build(t, "../..", dir) }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
+func freePort(t *testing.T) int { return meshtest.FreePort(t) }
 
-func writeFile(t *testing.T, path, content string) {
-	t.Helper()
-	if err := os.WriteFile(path+".tmp", []byte(content), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(path+".tmp", path); err != nil {
-		t.Fatal(err)
-	}
-}
+func writeFile(t *testing.T, path, content string) { meshtest.WriteFile(t, path, content) }
 
 // start runs a process whose output goes to a log file in dir, killed at
 // the end of the test.
@@ -85,13 +56,7 @@ func start(t *testing.T, dir, name string, argv ...string) *exec.Cmd {
 
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting until %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	meshtest.Eventually(t, 30*time.Second, what, cond)
 }
 
 func get(url string) (int, string) {
@@ -104,24 +69,7 @@ func get(url string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
-func metric(t *testing.T, admin, name string) float64 {
-	t.Helper()
-	resp, err := http.Get("http://" + admin + "/metrics")
-	if err != nil {
-		return -1
-	}
-	defer resp.Body.Close()
-	sum := 0.0
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		if f := strings.Fields(sc.Text()); len(f) == 2 && (f[0] == name || strings.HasPrefix(f[0], name+"{")) {
-			v, _ := strconv.ParseFloat(f[1], 64)
-			sum += v
-		}
-	}
-	return sum
-}
+func metric(t *testing.T, admin, name string) float64 { return meshtest.Metric(t, admin, name) }
 
 func TestMeshOfProcesses(t *testing.T) {
 	if testing.Short() {

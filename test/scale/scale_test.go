@@ -24,6 +24,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/weft-mesh/weft/internal/meshtest"
+
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"google.golang.org/grpc"
 
@@ -60,45 +62,14 @@ func serviceYAML(i, n int) string {
 	return b.String()
 }
 
-func write(tb testing.TB, path, content string) {
-	tb.Helper()
-	tmp := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp")
-	if err := os.WriteFile(tmp, []byte(content), 0o600); err != nil {
-		tb.Fatal(err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		tb.Fatal(err)
-	}
-}
+func write(tb testing.TB, path, content string) { meshtest.WriteFile(tb, path, content) }
 
 func build(tb testing.TB, dir string) (weft, proxy string) {
-	tb.Helper()
-	root, err := filepath.Abs("../..")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	for _, c := range [][]string{
-		{"build", "-o", dir, "./cmd/weft"},
-		{"build", "-tags", "grpcnotrace", "-o", dir, "./cmd/weft-proxy"},
-	} {
-		cmd := exec.Command("go", c...)
-		cmd.Dir = root
-		if out, err := cmd.CombinedOutput(); err != nil {
-			tb.Fatalf("go %v: %v\n%s", c, err, out)
-		}
-	}
+	meshtest.Build(tb, "../..", dir)
 	return filepath.Join(dir, "weft"), filepath.Join(dir, "weft-proxy")
 }
 
-func freeAddr(tb testing.TB) string {
-	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
+func freeAddr(tb testing.TB) string { return fmt.Sprintf("127.0.0.1:%d", meshtest.FreePort(tb)) }
 
 // rss returns VmRSS and VmHWM of a process, in MiB.
 func rss(tb testing.TB, pid int) (cur, peak float64) {

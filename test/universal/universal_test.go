@@ -19,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/weft-mesh/weft/internal/meshtest"
+
 	"go.uber.org/goleak"
 
 	"github.com/weft-mesh/weft/internal/control/model"
@@ -32,15 +34,7 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"))
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
+func freePort(t *testing.T) int { return meshtest.FreePort(t) }
 
 // app answers with its name and counts its requests.
 func app(t *testing.T, name string, hits *atomic.Int64) int {
@@ -58,15 +52,7 @@ func app(t *testing.T, name string, hits *atomic.Int64) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-func writeFile(t *testing.T, path, content string) {
-	t.Helper()
-	if err := os.WriteFile(path+".tmp", []byte(content), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(path+".tmp", path); err != nil {
-		t.Fatal(err)
-	}
-}
+func writeFile(t *testing.T, path, content string) { meshtest.WriteFile(t, path, content) }
 
 func workload(name string, appPort, inbound int) string {
 	return fmt.Sprintf(`---

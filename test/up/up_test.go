@@ -16,26 +16,11 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/weft-mesh/weft/internal/meshtest"
 )
 
-func build(t *testing.T, dir string) {
-	t.Helper()
-	root, err := filepath.Abs("../..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, b := range []struct{ pkg, tags string }{{"./cmd/weft", ""}, {"./cmd/weft-demo", ""}, {"./cmd/weft-proxy", "grpcnotrace"}} {
-		args := []string{"build", "-o", dir + "/"}
-		if b.tags != "" {
-			args = append(args, "-tags", b.tags)
-		}
-		cmd := exec.Command("go", append(args, b.pkg)...)
-		cmd.Dir = root
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("go build %s: %v\n%s", b.pkg, err, out)
-		}
-	}
-}
+func build(t *testing.T, dir string) { meshtest.Build(t, "../..", dir, "weft-demo") }
 
 func TestWeftUp(t *testing.T) {
 	if testing.Short() {
