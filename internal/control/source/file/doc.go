@@ -57,7 +57,8 @@
 // CustomResourceDefinitions in deploy/crds are generated, so a document
 // means the same here and in a cluster; the API server refuses by itself
 // what this package refuses wherever a schema can say it (pkg/apis tests
-// that they agree).
+// that they agree). The conversion to model objects is source/convert's,
+// which the Kubernetes source (source/kube) shares.
 //
 // # Endpoints
 //

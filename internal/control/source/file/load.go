@@ -16,6 +16,7 @@ import (
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
 	"github.com/weft-mesh/weft/internal/control/model"
+	"github.com/weft-mesh/weft/internal/control/source/convert"
 )
 
 // DefaultTrustDomain is the trust domain of workload identities when
@@ -228,13 +229,14 @@ func build(files []fileResult, td spiffeid.TrustDomain) ([]model.Object, []Probl
 	slices.SortFunc(workloads, func(a, b *model.Workload) int {
 		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
 	})
-	index := indexWorkloads(workloads)
+	index := convert.IndexWorkloads(workloads)
+	isWorkload := func(w model.ObjectRef) bool { return known[w] }
 
 	objs := make([]model.Object, 0, len(order))
 	for _, r := range order {
 		for _, ref := range r.refs {
-			if msg := checkRef(services, known, ref); msg != "" {
-				problems = append(problems, Problem{File: r.file, Line: ref.line, Field: ref.field, Message: msg})
+			if msg := convert.CheckRef(services, isWorkload, ref.Reference); msg != "" {
+				problems = append(problems, Problem{File: r.file, Line: ref.line, Field: ref.Field, Message: msg})
 			}
 		}
 		svc, ok := r.obj.(*model.Service)
@@ -246,8 +248,14 @@ func build(files []fileResult, td spiffeid.TrustDomain) ([]model.Object, []Probl
 		// for the next load.
 		c := *svc
 		c.Ports = slices.Clone(svc.Ports)
-		set, ps := endpoints(&c, r, index.candidates(c.Namespace, c.Selector), td)
-		problems = append(problems, ps...)
+		set, ps := convert.WorkloadEndpoints(&c, r.targetNames, index.Candidates(c.Namespace, c.Selector), td)
+		for _, p := range ps {
+			line := r.line
+			if p.Port >= 0 {
+				line = r.targetLines[p.Port]
+			}
+			problems = append(problems, Problem{File: r.file, Line: line, Field: p.Field, Message: p.Message})
+		}
 		objs = append(objs, &c, set)
 	}
 	slices.SortFunc(objs, func(a, b model.Object) int {
@@ -263,65 +271,4 @@ func sortProblems(ps []Problem) {
 		return cmp.Or(cmp.Compare(filepath.ToSlash(a.File), filepath.ToSlash(b.File)), cmp.Compare(a.Line, b.Line),
 			cmp.Compare(a.Field, b.Field), cmp.Compare(a.Message, b.Message))
 	})
-}
-
-// checkRef returns what is wrong with a reference to a Service (or a
-// Workload, for a security policy's target), "" if it resolves.
-func checkRef(services map[model.ServiceRef]*model.Service, workloads map[model.ObjectRef]bool, ref reference) string {
-	consequence := map[refRole]string{
-		refParent:   "the route does not attach there",
-		refBackend:  "the backend gets weight 0",
-		refMirror:   "nothing is mirrored there",
-		refPolicy:   "the policy applies to nothing",
-		refSecurity: "this targetRef selects nothing until it exists",
-	}[ref.role]
-	if ref.role == refSecurity && ref.target.Kind == model.TargetWorkload {
-		if w := (model.ObjectRef{Namespace: ref.to.Namespace, Name: ref.to.Name}); !workloads[w] {
-			return fmt.Sprintf("workload %s does not exist; %s", w, consequence)
-		}
-		return ""
-	}
-	svc := services[ref.to.ServiceRef]
-	if section := ref.target.SectionName; svc != nil && section != "" {
-		for _, p := range svc.Ports {
-			if p.Name == section || strconv.Itoa(int(p.Port)) == section {
-				return ""
-			}
-		}
-		return fmt.Sprintf("service %s has no port named or numbered %q (it has %s); %s", ref.to.ServiceRef, section, portNames(svc), consequence)
-	}
-	switch {
-	case svc == nil:
-		return fmt.Sprintf("service %s does not exist; %s", ref.to.ServiceRef, consequence)
-	case ref.to.Port != 0:
-		if _, ok := svc.PortByNumber(ref.to.Port); !ok {
-			return fmt.Sprintf("service %s has no port %d (it has %s); %s", ref.to.ServiceRef, ref.to.Port, portList(svc), consequence)
-		}
-	case (ref.role == refBackend || ref.role == refMirror) && len(svc.Ports) != 1:
-		return fmt.Sprintf("service %s has %d ports; set port to one of %s; %s", ref.to.ServiceRef, len(svc.Ports), portList(svc), consequence)
-	}
-	return ""
-}
-
-// portNames lists a service's ports as "http 80, admin 9000".
-func portNames(svc *model.Service) string {
-	if len(svc.Ports) == 0 {
-		return "no port"
-	}
-	var s []string
-	for _, p := range svc.Ports {
-		s = append(s, strings.TrimSpace(p.Name+" "+strconv.Itoa(int(p.Port))))
-	}
-	return strings.Join(s, ", ")
-}
-
-func portList(svc *model.Service) string {
-	if len(svc.Ports) == 0 {
-		return "none"
-	}
-	var s []string
-	for _, p := range svc.Ports {
-		s = append(s, strconv.Itoa(int(p.Port)))
-	}
-	return strings.Join(s, ", ")
 }

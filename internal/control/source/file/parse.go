@@ -13,6 +13,8 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/weft-mesh/weft/internal/control/source/convert"
 )
 
 // Limits that keep a hostile or broken file from exhausting the control
@@ -459,17 +461,8 @@ func join(path, name string) string {
 	return path + "." + name
 }
 
-// mapPath is the path of a map's entry: path.key, or path["key"] when the
-// key holds more than letters, digits, - and _ (label keys such as
-// app.kubernetes.io/name).
-func mapPath(path, key string) string {
-	if key == "" || strings.ContainsFunc(key, func(r rune) bool {
-		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_')
-	}) {
-		return path + "[" + strconv.Quote(key) + "]"
-	}
-	return join(path, key)
-}
+// mapPath is the path of a map's entry, as convert.MapPath spells it.
+func mapPath(path, key string) string { return convert.MapPath(path, key) }
 
 // suggest proposes the known field closest to an unknown one.
 func suggest(name string, fields map[string][]int) string {

@@ -1,4 +1,4 @@
-package file
+package convert
 
 import (
 	"cmp"
@@ -40,7 +40,7 @@ func (c *conv) defaultInbound(m *metav1.ObjectMeta, above string) string {
 		return v
 	}
 	all := model.DefaultInboundPolicies()
-	c.warn(mapPath("metadata.annotations", model.AnnotationDefaultInboundPolicy), "%q is not a default inbound policy; use %s or %s; %s",
+	c.warn(MapPath("metadata.annotations", model.AnnotationDefaultInboundPolicy), "%q is not a default inbound policy; use %s or %s; %s",
 		v, strings.Join(all[:len(all)-1], ", "), all[len(all)-1], above)
 	return ""
 }
@@ -74,8 +74,8 @@ func (c *conv) securityTargets(ns string, refs []policyapi.TargetReference) []mo
 		seen[ref] = i
 		out = append(out, ref)
 		if valid {
-			c.refs = append(c.refs, reference{field: f, line: c.line(f), role: refSecurity, target: ref,
-				to: model.ServicePortRef{ServiceRef: model.ServiceRef{Namespace: ns, Name: t.Name}}})
+			c.refs = append(c.refs, Reference{Field: f, Role: RoleSecurity, Target: ref,
+				To: model.ServicePortRef{ServiceRef: model.ServiceRef{Namespace: ns, Name: t.Name}}})
 		}
 	}
 	return out

@@ -1,4 +1,4 @@
-package file
+package convert
 
 import (
 	"fmt"
@@ -10,25 +10,38 @@ import (
 	"github.com/weft-mesh/weft/internal/control/model"
 )
 
-// endpoints derives the endpoints of a Service with a selector, as the
-// Kubernetes endpoints controller does from pods: every workload of the
+// EndpointProblem is a problem met deriving a Service's endpoints.
+type EndpointProblem struct {
+	// Port is the index of the service port (in the model Service) whose
+	// target port is at fault; -1 for a problem of the whole Service.
+	Port int
+	// Field is the path of the field at fault, e.g.
+	// "spec.ports[0].targetPort"; empty for the whole Service.
+	Field   string
+	Message string
+}
+
+// WorkloadEndpoints derives the endpoints of a Service with a selector, as
+// the Kubernetes endpoints controller does from pods: every workload of the
 // service's namespace whose labels match, on each service port's target
-// port (a number, or the name of one of the workload's ports). svc is the
+// port (a number, or the name of one of the workload's ports, as
+// targetNames, the Result.TargetPortNames of the Service, say). svc is the
 // caller's copy: when an unnamed port has a named target port, its
 // TargetPort is set to the number the name resolves to (endpoints of an
-// unnamed port are matched by number).
-func endpoints(svc *model.Service, res *resource, workloads []*model.Workload, td spiffeid.TrustDomain) (*model.EndpointSet, []Problem) {
+// unnamed port are matched by number). The endpoints of meshed workloads
+// carry their identity in trust domain td.
+func WorkloadEndpoints(svc *model.Service, targetNames []string, workloads []*model.Workload, td spiffeid.TrustDomain) (*model.EndpointSet, []EndpointProblem) {
 	set := &model.EndpointSet{Service: svc.Ref(), Endpoints: []model.Endpoint{}}
-	var problems []Problem
+	var problems []EndpointProblem
 	for _, w := range workloads {
-		if w.Namespace != svc.Namespace || !selects(svc.Selector, w.Labels) {
+		if w.Namespace != svc.Namespace || !Selects(svc.Selector, w.Labels) {
 			continue
 		}
 		identity := ""
 		if w.Meshed {
 			id, err := spiffeid.FromSegments(td, "ns", w.Namespace, "sa", w.ServiceAccount)
 			if err != nil {
-				problems = append(problems, Problem{File: res.file, Line: res.line, Message: fmt.Sprintf("workload %s: no SPIFFE ID: %v; it is called in plaintext", w.Ref(), err)})
+				problems = append(problems, EndpointProblem{Port: -1, Message: fmt.Sprintf("workload %s: no SPIFFE ID: %v; it is called in plaintext", w.Ref(), err)})
 			} else {
 				identity = id.String()
 			}
@@ -36,16 +49,16 @@ func endpoints(svc *model.Service, res *resource, workloads []*model.Workload, t
 		for i := range svc.Ports {
 			sp := &svc.Ports[i]
 			target := sp.Target()
-			if name := res.targetNames[i]; name != "" {
+			if name := targetName(targetNames, i); name != "" {
 				j := slices.IndexFunc(w.Ports, func(p model.WorkloadPort) bool { return p.Name == name })
 				field := fmt.Sprintf("spec.ports[%d].targetPort", i)
 				switch {
 				case j < 0:
-					problems = append(problems, Problem{File: res.file, Line: res.targetLines[i], Field: field,
+					problems = append(problems, EndpointProblem{Port: i, Field: field,
 						Message: fmt.Sprintf("workload %s has no port named %q; it is not an endpoint of port %d", w.Ref(), name, sp.Port)})
 					continue
 				case sp.Name == "" && sp.TargetPort != 0 && sp.TargetPort != w.Ports[j].Port:
-					problems = append(problems, Problem{File: res.file, Line: res.targetLines[i], Field: field,
+					problems = append(problems, EndpointProblem{Port: i, Field: field,
 						Message: fmt.Sprintf("%q is port %d on workload %s but %d on others; name the service port so each workload may use its own number; the workload is not an endpoint of port %d", name, w.Ports[j].Port, w.Ref(), sp.TargetPort, sp.Port)})
 					continue
 				case sp.Name == "":
@@ -70,8 +83,15 @@ func endpoints(svc *model.Service, res *resource, workloads []*model.Workload, t
 	return set, problems
 }
 
-// selects reports whether a label selector matches labels.
-func selects(selector, labels map[string]string) bool {
+func targetName(names []string, i int) string {
+	if i < len(names) {
+		return names[i]
+	}
+	return ""
+}
+
+// Selects reports whether a label selector (a Service's) matches labels.
+func Selects(selector, labels map[string]string) bool {
 	for k, v := range selector {
 		if l, ok := labels[k]; !ok || l != v {
 			return false
@@ -80,14 +100,15 @@ func selects(selector, labels map[string]string) bool {
 	return true
 }
 
-// workloadIndex finds the workloads a selector may match without looking at
+// WorkloadIndex finds the workloads a selector may match without looking at
 // every workload: by namespace, then by one label pair. With a thousand
 // services and ten thousand workloads, scanning them all per service costs
 // most of a reload.
-type workloadIndex map[string]map[string][]*model.Workload // namespace -> "key=value" -> workloads, in order
+type WorkloadIndex map[string]map[string][]*model.Workload // namespace -> "key=value" -> workloads, in order
 
-func indexWorkloads(ws []*model.Workload) workloadIndex {
-	ix := workloadIndex{}
+// IndexWorkloads indexes ws, keeping their order.
+func IndexWorkloads(ws []*model.Workload) WorkloadIndex {
+	ix := WorkloadIndex{}
 	for _, w := range ws {
 		byLabel := ix[w.Namespace]
 		if byLabel == nil {
@@ -101,9 +122,9 @@ func indexWorkloads(ws []*model.Workload) workloadIndex {
 	return ix
 }
 
-// candidates returns, in order, the workloads of ns that carry the rarest
+// Candidates returns, in order, the workloads of ns that carry the rarest
 // label pair of selector: a superset of the ones it selects.
-func (ix workloadIndex) candidates(ns string, selector map[string]string) []*model.Workload {
+func (ix WorkloadIndex) Candidates(ns string, selector map[string]string) []*model.Workload {
 	var best []*model.Workload
 	first := true
 	for k, v := range selector {
