@@ -67,11 +67,15 @@ func (a *Authority) Dir() string { return a.dir }
 // the anchors or the issuer changed. On error the current one stays. It is
 // called by one goroutine at a time (Watch).
 func (a *Authority) Reload() (bool, error) {
-	unlock, err := ca.Lock(a.dir)
-	if err != nil {
-		return false, err
+	// A supplied CA (a mounted Secret, often read-only) is never written
+	// by weft, so there is no rotation step to wait for: no lock.
+	if !a.Current().Supplied() {
+		unlock, err := ca.Lock(a.dir)
+		if err != nil {
+			return false, err
+		}
+		defer unlock()
 	}
-	defer unlock()
 	sum := a.digest()
 	if sum == a.sum {
 		return false, nil
