@@ -14,6 +14,6 @@ func New() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(version.Command("weft"), controlCmd(), upCmd(), tokenCmd(), caCmd(), checkCmd(), explainCmd(), installCmd(), uninstallCmd())
+	root.AddCommand(version.Command("weft"), controlCmd(), upCmd(), tokenCmd(), caCmd(), checkCmd(), explainCmd(), installCmd(), uninstallCmd(), injectCmd())
 	return root
 }
