@@ -375,7 +375,6 @@ func newRenewer(cp *ControlPlane, p *Proxy) (*renew.Client, error) {
 	return renew.New(o)
 }
 
-
 // namespaceOf reads the namespace of a /ns/<namespace>/sa/<sa> SPIFFE path.
 func namespaceOf(path string) string {
 	segs := strings.Split(strings.Trim(path, "/"), "/")
