@@ -4,6 +4,8 @@ import (
 	"cmp"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -12,7 +14,9 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -25,6 +29,7 @@ import (
 	"github.com/weft-mesh/weft/internal/control/attest/kubetoken"
 	"github.com/weft-mesh/weft/internal/control/ca"
 	"github.com/weft-mesh/weft/internal/control/identity"
+	"github.com/weft-mesh/weft/internal/control/inject"
 	"github.com/weft-mesh/weft/internal/control/jointoken"
 	"github.com/weft-mesh/weft/internal/control/model"
 	"github.com/weft-mesh/weft/internal/control/registry"
@@ -32,6 +37,8 @@ import (
 	"github.com/weft-mesh/weft/internal/control/source/file"
 	"github.com/weft-mesh/weft/internal/control/source/kube"
 	"github.com/weft-mesh/weft/internal/control/translate"
+	"github.com/weft-mesh/weft/internal/control/webhookca"
+	"github.com/weft-mesh/weft/internal/install"
 	"github.com/weft-mesh/weft/internal/logging"
 )
 
@@ -79,6 +86,18 @@ type kubeFlags struct {
 	leaderElect bool
 	lease       string
 	resync      time.Duration
+	// webhookListen is the address of the injection webhook (HTTPS);
+	// empty: not served.
+	webhookListen string
+}
+
+// kubeParts are what --kubernetes builds: the source, the verifier of
+// ServiceAccount tokens, a client and the control plane's namespace.
+type kubeParts struct {
+	src      *kube.Source
+	verifier *kubetoken.Verifier
+	cs       kubernetes.Interface
+	ns       string
 }
 
 // kubeConfig is the API client configuration: --kubeconfig, else
@@ -107,10 +126,10 @@ func replicaID() string {
 
 // kubeSource builds the Kubernetes source and the TokenReview verifier of
 // proxies' ServiceAccount tokens.
-func (k kubeFlags) kubeSource(mesh translate.Mesh, trustDomain string, log *slog.Logger) (*kube.Source, *kubetoken.Verifier, error) {
+func (k kubeFlags) kubeSource(mesh translate.Mesh, trustDomain string, log *slog.Logger) (*kubeParts, error) {
 	cfg, err := kubeConfig(k.kubeconfig)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	// client-go's own logs (warnings of the API server, ...) go to the
 	// control plane's logger.
@@ -122,21 +141,55 @@ func (k kubeFlags) kubeSource(mesh translate.Mesh, trustDomain string, log *slog
 	}
 	src, err := kube.New(kube.Options{Config: cfg, Logger: log, TrustDomain: trustDomain, Resync: k.resync, Mesh: mesh, LeaderElection: le})
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	cs, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
-		return nil, nil, fmt.Errorf("a Kubernetes client: %w", err)
+		return nil, fmt.Errorf("a Kubernetes client: %w", err)
 	}
 	td, err := spiffeid.TrustDomainFromString(trustDomain)
 	if err != nil {
-		return nil, nil, fmt.Errorf("--trust-domain %q: %w", trustDomain, err)
+		return nil, fmt.Errorf("--trust-domain %q: %w", trustDomain, err)
 	}
 	v, err := kubetoken.New(cs.AuthenticationV1(), td, k.audience)
 	if err != nil {
-		return nil, nil, fmt.Errorf("--token-audience: %w", err)
+		return nil, fmt.Errorf("--token-audience: %w", err)
 	}
-	return src, v, nil
+	return &kubeParts{src: src, verifier: v, cs: cs, ns: ns}, nil
+}
+
+// webhookDNSNames are the names the API server dials the injection webhook
+// by: the control plane's Service in its namespace.
+func webhookDNSNames(ns string) []string {
+	svc := install.ControlPlaneName + "." + ns + ".svc"
+	return []string{svc, svc + ".cluster.local"}
+}
+
+// serveWebhook serves the injection webhook (inject.Path) on ln over tls
+// until ctx ends.
+func serveWebhook(ctx context.Context, ln net.Listener, tlsCfg *tls.Config, k *kubeParts, log *slog.Logger) error {
+	opts := inject.Options{ProxyImage: os.Getenv("WEFT_PROXY_IMAGE"), ControlPlaneNamespace: k.ns}
+	mux := http.NewServeMux()
+	mux.Handle(inject.Path, inject.NewHandler(opts, inject.NamespacesFromClient(k.cs.CoreV1()), log.With("component", "inject")))
+	srv := &http.Server{Handler: mux, TLSConfig: tlsCfg, ReadHeaderTimeout: 5 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.ServeTLS(ln, "", "") }()
+	log.Info("injection webhook serving", "address", ln.Addr().String(), "path", inject.Path)
+	select {
+	case err := <-errc:
+		return fmt.Errorf("--webhook-listen: %w", err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := srv.Shutdown(sctx)
+	if serr := <-errc; !errors.Is(serr, http.ErrServerClosed) {
+		err = errors.Join(err, serr)
+	}
+	if err != nil {
+		return fmt.Errorf("--webhook-listen: %w", err)
+	}
+	return nil
 }
 
 // controlCmd is `weft control`: the control plane, in universal mode or on
@@ -172,12 +225,13 @@ and other state live in --data-dir.`,
 				trustDomain = file.DefaultTrustDomain
 			}
 			var sources []model.Source
+			var kp *kubeParts
 			var kubeSrc *kube.Source
-			var verifier *kubetoken.Verifier
 			if k.enabled {
-				if kubeSrc, verifier, err = k.kubeSource(mesh, trustDomain, log); err != nil {
+				if kp, err = k.kubeSource(mesh, trustDomain, log); err != nil {
 					return err
 				}
+				kubeSrc = kp.src
 				sources = append(sources, kubeSrc)
 			}
 			if !k.enabled || cmd.Flags().Changed("dir") {
@@ -191,8 +245,8 @@ and other state live in --data-dir.`,
 			if err != nil {
 				return err
 			}
-			if verifier != nil {
-				id.Kube = verifier
+			if kp != nil {
+				id.Kube = kp.verifier
 			}
 			reg, err := registry.New(registry.Options{DataDir: dataDir, Grace: grace, Logger: log})
 			if err != nil {
@@ -216,9 +270,38 @@ and other state live in --data-dir.`,
 			} else {
 				adminDone <- nil
 			}
+			var wg sync.WaitGroup
+			var webhookErr error
+			if kp != nil {
+				if k.webhookListen != "" {
+					wln, err := net.Listen("tcp", k.webhookListen)
+					if err != nil {
+						cancel()
+						ln.Close()
+						return errors.Join(fmt.Errorf("--webhook-listen %s: %w", k.webhookListen, err), <-adminDone)
+					}
+					tlsCfg := id.Authority.WebhookTLS(webhookDNSNames(kp.ns), nil)
+					wg.Go(func() {
+						if webhookErr = serveWebhook(ctx, wln, tlsCfg, kp, log); webhookErr != nil {
+							cancel()
+						}
+					})
+				}
+				// The leader keeps the webhook's caBundle and the pods'
+				// anchors ConfigMaps equal to the anchors server.Run reloads.
+				wg.Go(func() {
+					_ = webhookca.Run(ctx, webhookca.Options{
+						Client:  kp.cs,
+						Anchors: func() []*x509.Certificate { return id.Authority.Current().Anchors() },
+						Leading: kp.src.Leading,
+						Logger:  log.With("component", "webhookca"),
+					})
+				})
+			}
 			err = server.Run(ctx, server.Options{Listener: ln, Sources: sources, Logger: log, Identity: id, Mesh: mesh, Registry: reg, Ready: ready})
 			cancel()
-			return errors.Join(err, <-adminDone)
+			wg.Wait()
+			return errors.Join(err, webhookErr, <-adminDone)
 		},
 	}
 	c.Flags().StringVar(&dir, "dir", "weft.d", "directory of the mesh's YAML resources (with --kubernetes: only when given, read beside the cluster's)")
@@ -237,6 +320,7 @@ and other state live in --data-dir.`,
 	c.Flags().StringVar(&k.namespace, "namespace", "", "the control plane's namespace, where its leader-election Lease is (default: $POD_NAMESPACE, else "+defaultNamespace+")")
 	c.Flags().BoolVar(&k.leaderElect, "leader-elect", true, "with --kubernetes: elect one replica (Lease --lease-name) to write status conditions; every replica serves proxies. false: this one writes them")
 	c.Flags().StringVar(&k.lease, "lease-name", defaultLease, "name of the leader-election Lease")
+	c.Flags().StringVar(&k.webhookListen, "webhook-listen", net.JoinHostPort("0.0.0.0", strconv.Itoa(install.WebhookPort)), "with --kubernetes: address of the sidecar injection webhook (HTTPS, "+inject.Path+", a certificate of the control plane's CA for its Service's DNS names); empty: not served")
 	c.Flags().DurationVar(&k.resync, "resync", kube.DefaultResync, "how often every Kubernetes resource is read again from the informers' caches, as a safety net (0: the default; negative: never)")
 	c.Flags().StringVar(&level, "log-level", "info", "debug, info, warn or error")
 	c.Flags().StringVar(&format, "log-format", "text", "json or text")

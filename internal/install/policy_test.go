@@ -131,6 +131,9 @@ func checkRules(t *testing.T, what string, rules []rbacv1.PolicyRule) {
 			case slices.Contains([]string{"pods", "services", "endpointslices", "namespaces", "httproutes", "grpcroutes", "referencegrants"}, res) &&
 				slices.ContainsFunc(r.Verbs, func(v string) bool { return !slices.Contains(read(), v) }):
 				t.Errorf("%s: writes %s (only their status may be written)", desc, res)
+			case res == "configmaps" && !slices.Equal(r.ResourceNames, []string{AnchorsConfigMapName}) && !slices.Equal(r.Verbs, []string{"create"}):
+				t.Errorf("%s: configmaps beyond creating any and reading and updating %s", desc, AnchorsConfigMapName)
+			case res == "configmaps":
 			case strings.Contains(res, "webhookconfigurations") && !slices.Equal(r.ResourceNames, []string{WebhookName}):
 				t.Errorf("%s: webhook configurations other than its own", desc)
 			case slices.Contains([]string{"clusterroles", "clusterrolebindings", "roles", "rolebindings", "serviceaccounts", "serviceaccounts/token", "configmaps", "nodes", "customresourcedefinitions"}, res):

@@ -4,6 +4,11 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 )
 
+// AnchorsConfigMapName is the ConfigMap of the trust anchors (key ca.crt)
+// the control plane publishes for injected proxies; it is
+// inject.TrustAnchorsConfigMap.
+const AnchorsConfigMapName = "weft-ca-anchors"
+
 // Verb sets.
 func read() []string          { return []string{"get", "list", "watch"} }
 func writeStatus() []string   { return []string{"update", "patch"} }
@@ -18,7 +23,8 @@ func PolicyResources() []string {
 
 // clusterRules are the control plane's cluster-wide permissions, each
 // with the reason it needs them. Nothing here writes a workload, reads a
-// Secret, or reaches beyond the status of what it reads. ServiceAccounts are
+// Secret or another's ConfigMap, or reaches beyond the status of what it
+// reads (and the anchors ConfigMap it publishes). ServiceAccounts are
 // not read: a pod's identity comes from its spec.serviceAccountName and from
 // the TokenReview of its token. Nodes are not read: EndpointSlices carry
 // each endpoint's zone.
@@ -48,10 +54,23 @@ func clusterRules() []rbacv1.PolicyRule {
 		// certificate.
 		{APIGroups: []string{"authentication.k8s.io"}, Resources: []string{"tokenreviews"}, Verbs: []string{"create"}},
 		// The control plane serves the injection webhook with a certificate
-		// of its own CA and writes that CA into its webhook configuration's
-		// caBundle: its own configuration only.
+		// of its own CA and keeps that CA's anchors in its webhook
+		// configuration's caBundle: its own configuration only (watched
+		// through a metadata.name field selector, which RBAC authorizes by
+		// name, to repair a caBundle an upgrade reset).
 		{APIGroups: []string{"admissionregistration.k8s.io"}, Resources: []string{"mutatingwebhookconfigurations"},
-			ResourceNames: []string{WebhookName}, Verbs: []string{"get", "patch"}},
+			ResourceNames: []string{WebhookName}, Verbs: []string{"get", "list", "watch", "patch"}},
+		// The trust anchors injected proxies mount: the ConfigMap
+		// AnchorsConfigMapName, published in every namespace that enables
+		// injection and kept current across anchor rotations. A create
+		// cannot be limited to a name (the name is not known to RBAC before
+		// the object exists), so creating ConfigMaps is granted in every
+		// namespace; reading, watching (a metadata.name field selector) and
+		// updating are granted for that name only: no other ConfigMap can
+		// be read or changed.
+		{APIGroups: []string{""}, Resources: []string{"configmaps"}, Verbs: []string{"create"}},
+		{APIGroups: []string{""}, Resources: []string{"configmaps"}, ResourceNames: []string{AnchorsConfigMapName},
+			Verbs: []string{"get", "list", "watch", "update", "patch"}},
 	}
 }
 

@@ -70,6 +70,14 @@ func needed(ns string) []access {
 		access{verb: "create", group: "authentication.k8s.io", resource: "tokenreviews"},
 		access{verb: "get", group: "admissionregistration.k8s.io", resource: "mutatingwebhookconfigurations", name: WebhookName},
 		access{verb: "patch", group: "admissionregistration.k8s.io", resource: "mutatingwebhookconfigurations", name: WebhookName},
+		access{verb: "list", group: "admissionregistration.k8s.io", resource: "mutatingwebhookconfigurations", name: WebhookName},
+		access{verb: "watch", group: "admissionregistration.k8s.io", resource: "mutatingwebhookconfigurations", name: WebhookName},
+		access{verb: "create", resource: "configmaps", namespace: "shop"},
+		access{verb: "get", resource: "configmaps", namespace: "shop", name: AnchorsConfigMapName},
+		access{verb: "update", resource: "configmaps", namespace: "shop", name: AnchorsConfigMapName},
+		access{verb: "patch", resource: "configmaps", namespace: "shop", name: AnchorsConfigMapName},
+		access{verb: "list", resource: "configmaps", name: AnchorsConfigMapName},
+		access{verb: "watch", resource: "configmaps", name: AnchorsConfigMapName},
 		access{verb: "create", group: "coordination.k8s.io", resource: "leases", namespace: ns},
 		access{verb: "get", group: "coordination.k8s.io", resource: "leases", namespace: ns, name: LeaseName},
 		access{verb: "update", group: "coordination.k8s.io", resource: "leases", namespace: ns, name: LeaseName},
@@ -100,6 +108,9 @@ func forbidden(ns string) []access {
 		{verb: "update", group: "policy.weft.dev", resource: "authorizationpolicies", namespace: "shop", name: "x"},
 		{verb: "get", resource: "configmaps", namespace: "default", name: "x"},
 		{verb: "list", resource: "configmaps", namespace: ns},
+		{verb: "list", resource: "configmaps"},
+		{verb: "update", resource: "configmaps", namespace: "shop", name: "someone-elses"},
+		{verb: "delete", resource: "configmaps", namespace: "shop", name: AnchorsConfigMapName},
 		{verb: "list", group: "admissionregistration.k8s.io", resource: "mutatingwebhookconfigurations"},
 		{verb: "patch", group: "admissionregistration.k8s.io", resource: "mutatingwebhookconfigurations", name: "someone-elses"},
 		{verb: "create", group: "admissionregistration.k8s.io", resource: "mutatingwebhookconfigurations"},
@@ -200,6 +211,18 @@ func TestKubeRBAC(t *testing.T) {
 	}
 	if _, err := sa.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(ctx, WebhookName, metav1.GetOptions{}); err != nil {
 		t.Errorf("reading its webhook configuration: %v", err)
+	}
+	// What the control plane's informers do: list by name through a
+	// metadata.name field selector, which RBAC authorizes by that name.
+	byName := func(n string) metav1.ListOptions { return metav1.ListOptions{FieldSelector: "metadata.name=" + n} }
+	if _, err := sa.CoreV1().ConfigMaps("").List(ctx, byName(AnchorsConfigMapName)); err != nil {
+		t.Errorf("listing the anchors ConfigMaps in all namespaces: %v", err)
+	}
+	if _, err := sa.AdmissionregistrationV1().MutatingWebhookConfigurations().List(ctx, byName(WebhookName)); err != nil {
+		t.Errorf("listing its webhook configuration: %v", err)
+	}
+	if _, err := sa.CoreV1().ConfigMaps("").List(ctx, metav1.ListOptions{}); !apierrors.IsForbidden(err) {
+		t.Errorf("listing all ConfigMaps: err = %v, want Forbidden", err)
 	}
 	if _, err := sa.AuthenticationV1().TokenReviews().Create(ctx, &authenticationv1.TokenReview{Spec: authenticationv1.TokenReviewSpec{Token: "not-a-token"}}, metav1.CreateOptions{}); err != nil {
 		t.Errorf("creating a TokenReview: %v", err)

@@ -1,6 +1,7 @@
 package ca
 
 import (
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
@@ -12,6 +13,7 @@ import (
 	"fmt"
 	"net/url"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -49,7 +51,47 @@ func (a *Authority) SignCSR(csrDER []byte, id spiffeid.ID, lifetime time.Duratio
 	if err != nil {
 		return nil, fmt.Errorf("ca: certificate request for %s: %w", id, err)
 	}
-	return a.sign(csr.PublicKey, id, lifetime)
+	return a.sign(csr.PublicKey, id, lifetime, nil)
+}
+
+// SignServing issues the serving certificate of the control plane's own
+// HTTPS endpoints that clients outside the mesh dial by DNS name (the
+// injection webhook, called by the API server): id, the control plane's
+// SPIFFE ID, as the URI SAN, plus dnsNames (at least one) as DNS SANs, with
+// the extended key usage serverAuth only. It is for the control plane's own
+// use, never offered through the Identity API, whose leaves carry exactly
+// one URI SAN. Validity is as Sign's.
+func (a *Authority) SignServing(pub crypto.PublicKey, id spiffeid.ID, dnsNames []string, lifetime time.Duration) (*x509.Certificate, error) {
+	if len(dnsNames) == 0 {
+		return nil, fmt.Errorf("ca: serving certificate for %s: no DNS names; pass the names clients dial, e.g. weft-control.weft-system.svc", id)
+	}
+	for _, n := range dnsNames {
+		if err := checkDNSName(n); err != nil {
+			return nil, fmt.Errorf("ca: serving certificate for %s: %w", id, err)
+		}
+	}
+	if err := checkPublicKey(pub); err != nil {
+		return nil, fmt.Errorf("ca: serving certificate for %s: %w", id, err)
+	}
+	return a.sign(pub, id, lifetime, dnsNames)
+}
+
+// checkDNSName accepts a fully qualified host name without a trailing dot
+// or wildcard: letters, digits and hyphens in labels of 1 to 63 bytes.
+func checkDNSName(n string) error {
+	if n == "" || len(n) > 253 {
+		return fmt.Errorf("DNS name %q: want 1 to 253 bytes", n)
+	}
+	for label := range strings.SplitSeq(n, ".") {
+		ok := label != "" && len(label) <= 63 && label[0] != '-' && label[len(label)-1] != '-'
+		for _, r := range label {
+			ok = ok && (r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-')
+		}
+		if !ok {
+			return fmt.Errorf("DNS name %q is not a host name (labels of letters, digits and inner hyphens, no wildcard or trailing dot)", n)
+		}
+	}
+	return nil
 }
 
 // CheckCSR parses a DER PKCS#10 request and checks its signature and key.
@@ -67,7 +109,9 @@ func CheckCSR(csrDER []byte) (*x509.CertificateRequest, error) {
 	return csr, nil
 }
 
-func (a *Authority) sign(pub any, id spiffeid.ID, lifetime time.Duration) (*x509.Certificate, error) {
+// sign issues the leaf for id; dnsNames, when given, make it a serving
+// certificate (serverAuth only).
+func (a *Authority) sign(pub any, id spiffeid.ID, lifetime time.Duration, dnsNames []string) (*x509.Certificate, error) {
 	switch {
 	case id.IsZero():
 		return nil, errors.New("ca: no SPIFFE ID given for the certificate; pass the workload's ID")
@@ -94,6 +138,10 @@ func (a *Authority) sign(pub any, id spiffeid.ID, lifetime time.Duration) (*x509
 		BasicConstraintsValid: true,
 		KeyUsage:              x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+	}
+	if len(dnsNames) > 0 {
+		tmpl.DNSNames = slices.Clone(dnsNames)
+		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
 	}
 	leaf, err := createCert(tmpl, a.issuer, pub, a.issuerKey)
 	if err != nil {

@@ -59,9 +59,9 @@ const (
 	XtablesVolumeName   = "weft-xtables-lock"
 
 	// TrustAnchorsConfigMap is the ConfigMap, in the pod's namespace, whose
-	// key ca.crt holds the mesh's trust anchors (PEM). Nothing in weft
-	// publishes it yet: the control plane must copy ca.crt of its weft-ca
-	// Secret into every meshed namespace (docs/injection.md).
+	// key ca.crt holds the mesh's trust anchors (PEM). The control plane's
+	// leader publishes it in every namespace with injection enabled and
+	// keeps it current through anchor rotations (internal/control/webhookca).
 	TrustAnchorsConfigMap = "weft-ca-anchors"
 	TrustAnchorsKey       = "ca.crt"
 

@@ -6,8 +6,10 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"io"
@@ -20,14 +22,20 @@ import (
 	"testing"
 	"time"
 
+	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"github.com/weft-mesh/weft/internal/cli"
 	"github.com/weft-mesh/weft/internal/control/ca"
+	"github.com/weft-mesh/weft/internal/control/inject"
 	"github.com/weft-mesh/weft/internal/control/source/kube"
+	"github.com/weft-mesh/weft/internal/control/webhookca"
+	"github.com/weft-mesh/weft/internal/install"
 )
 
 // lockedBuffer is a bytes.Buffer safe for the control plane's goroutines.
@@ -125,14 +133,14 @@ func TestControlCommandOnKubernetes(t *testing.T) {
 	t.Setenv("POD_NAME", "weft-control-0")
 
 	// The install's --listen 0.0.0.0:8086, on a free port.
-	addr, admin := freeAddr(t), freeAddr(t)
+	addr, admin, webhook := freeAddr(t), freeAddr(t), freeAddr(t)
 	_, port, _ := net.SplitHostPort(addr)
 	var logs lockedBuffer
 	root := cli.New()
 	root.SetOut(io.Discard)
 	root.SetErr(&logs)
 	root.SetArgs([]string{"control", "--kubernetes", "--listen", "0.0.0.0:" + port, "--data-dir", t.TempDir(), "--ca-dir", caDir,
-		"--admin-listen", admin, "--log-level", "debug"})
+		"--admin-listen", admin, "--webhook-listen", webhook, "--log-level", "debug"})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- root.ExecuteContext(ctx) }()
@@ -182,11 +190,77 @@ func TestControlCommandOnKubernetes(t *testing.T) {
 		}
 		return ""
 	})
+	// An application namespace (the control plane's own pods are never
+	// injected).
+	app := newCluster(t, map[string]string{kube.InjectKey: "enabled"}, nil)
+	checkWebhook(t, webhook, anchors, c.ns, app.ns)
+	waitFor(t, "the leader publishes the trust anchors ConfigMap in the enabled namespace", func() string {
+		cm, err := c.cs.CoreV1().ConfigMaps(app.ns).Get(t.Context(), inject.TrustAnchorsConfigMap, metav1.GetOptions{})
+		if err != nil {
+			return err.Error()
+		}
+		if got, want := cm.Data[inject.TrustAnchorsKey], string(webhookca.AnchorsPEM(anchors)); got != want {
+			return fmt.Sprintf("%s is %q, want the anchors %q", inject.TrustAnchorsKey, got, want)
+		}
+		return ""
+	})
 	lease, err := c.cs.CoordinationV1().Leases(c.ns).Get(t.Context(), "weft-control", metav1.GetOptions{})
 	if err != nil {
 		t.Fatalf("the leader-election Lease: %v", err)
 	}
 	if h := lease.Spec.HolderIdentity; h == nil || *h != "weft-control-0" {
 		t.Errorf("lease holder %v, want weft-control-0 ($POD_NAME)", h)
+	}
+}
+
+// checkWebhook posts an AdmissionReview of a pod of the enabled namespace
+// ns to the injection webhook at addr as the API server does: over TLS
+// verified with the trust anchors (the caBundle) for the name of the
+// control plane's Service in controlNS. The pod must come back allowed
+// with a JSONPatch.
+func checkWebhook(t *testing.T, addr string, anchors []*x509.Certificate, controlNS, ns string) {
+	t.Helper()
+	pool := x509.NewCertPool()
+	for _, c := range anchors {
+		pool.AddCert(c)
+	}
+	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{
+		RootCAs: pool, ServerName: install.ControlPlaneName + "." + controlNS + ".svc", MinVersion: tls.VersionTLS12,
+	}}}
+	defer hc.CloseIdleConnections()
+	pod, err := json.Marshal(&corev1.Pod{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
+		ObjectMeta: metav1.ObjectMeta{Name: "app", Namespace: ns},
+		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "app:1"}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	review, err := json.Marshal(&admissionv1.AdmissionReview{
+		TypeMeta: metav1.TypeMeta{APIVersion: "admission.k8s.io/v1", Kind: "AdmissionReview"},
+		Request: &admissionv1.AdmissionRequest{
+			UID: types.UID("review-1"), Kind: metav1.GroupVersionKind{Version: "v1", Kind: "Pod"},
+			Resource: metav1.GroupVersionResource{Version: "v1", Resource: "pods"}, Namespace: ns,
+			Operation: admissionv1.Create, Object: runtime.RawExtension{Raw: pod},
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := hc.Post("https://"+addr+inject.Path, "application/json", bytes.NewReader(review))
+	if err != nil {
+		t.Fatalf("the injection webhook over TLS verified with the anchors: %v", err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("the injection webhook: %s %s", resp.Status, body)
+	}
+	var out admissionv1.AdmissionReview
+	if err := json.Unmarshal(body, &out); err != nil {
+		t.Fatalf("the webhook's answer: %v: %s", err, body)
+	}
+	if r := out.Response; r == nil || r.UID != "review-1" || !r.Allowed || r.PatchType == nil || *r.PatchType != admissionv1.PatchTypeJSONPatch || !bytes.Contains(r.Patch, []byte(inject.ProxyContainerName)) {
+		t.Errorf("the webhook's answer for a pod of an enabled namespace is not an injection: %s", body)
 	}
 }
