@@ -30,7 +30,7 @@ func upCmd() *cobra.Command {
 			return up.Run(cmd.Context(), o)
 		},
 	}
-	c.Flags().StringVar(&o.DataDir, "data-dir", ".weft", "where the CA, certificates, mesh resources and logs are kept (reused by the next run)")
+	c.Flags().StringVar(&o.DataDir, "data-dir", ".weft", "where the CA, join tokens, mesh resources and logs are kept (reused by the next run)")
 	c.Flags().StringVar(&o.BinDir, "bin-dir", "", "directory of weft-proxy and weft-demo (default: beside weft)")
 	c.Flags().StringVarP(&specFile, "file", "f", "", "your own services instead of the demo: each a command, its port and protocol, and the services it calls (see docs/universal-mode.md)")
 	c.Flags().StringVar(&level, "log-level", "warn", "debug, info, warn or error")

@@ -31,7 +31,7 @@ import (
 
 // Options configure Run.
 type Options struct {
-	// DataDir keeps the CA, certificates, mesh resources and logs; it is
+	// DataDir keeps the CA, join tokens, mesh resources and logs; it is
 	// reused by the next run (same CA).
 	DataDir string
 	// BinDir holds weft-proxy and weft-demo; default: beside this binary.
