@@ -25,6 +25,10 @@ type Snapshot struct {
 	Namespaces            map[string]*Namespace
 	AuthorizationPolicies map[ObjectRef]*AuthorizationPolicy
 	MutualTLSPolicies     map[ObjectRef]*MutualTLSPolicy
+	// RateLimits and FaultInjections are what route rules' ExtensionRef
+	// filters name.
+	RateLimits      map[ObjectRef]*RateLimitPolicy
+	FaultInjections map[ObjectRef]*FaultInjectionPolicy
 
 	// idx holds lookups by reference, built on first use.
 	idx atomic.Pointer[index]
@@ -178,6 +182,26 @@ func (s *Snapshot) indexSecurity(ix *index) {
 	}
 }
 
+// shallowCopy returns a snapshot sharing every map of s, without s's index.
+// It names every field: keep it in step with Snapshot.
+func (s *Snapshot) shallowCopy() *Snapshot {
+	return &Snapshot{
+		Revision: s.Revision, Services: s.Services, Endpoints: s.Endpoints, Workloads: s.Workloads,
+		Routes: s.Routes, RetryBudgets: s.RetryBudgets, CircuitBreakers: s.CircuitBreakers,
+		Namespaces: s.Namespaces, AuthorizationPolicies: s.AuthorizationPolicies, MutualTLSPolicies: s.MutualTLSPolicies,
+		RateLimits: s.RateLimits, FaultInjections: s.FaultInjections,
+	}
+}
+
+// WithEndpoints returns a snapshot like s whose endpoints are eps; s is not
+// changed. For sources that add endpoints on top of the store's (the
+// workload registry).
+func (s *Snapshot) WithEndpoints(eps map[ServiceRef][]Endpoint) *Snapshot {
+	c := s.shallowCopy()
+	c.Endpoints = eps
+	return c
+}
+
 func emptySnapshot() *Snapshot {
 	return &Snapshot{
 		Services:              map[ServiceRef]*Service{},
@@ -189,5 +213,7 @@ func emptySnapshot() *Snapshot {
 		Namespaces:            map[string]*Namespace{},
 		AuthorizationPolicies: map[ObjectRef]*AuthorizationPolicy{},
 		MutualTLSPolicies:     map[ObjectRef]*MutualTLSPolicy{},
+		RateLimits:            map[ObjectRef]*RateLimitPolicy{},
+		FaultInjections:       map[ObjectRef]*FaultInjectionPolicy{},
 	}
 }

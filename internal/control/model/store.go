@@ -24,8 +24,8 @@ type Source interface {
 
 // Change is an upsert or a deletion of one object: set exactly one of
 // Upsert (a *Service, *EndpointSet, *Workload, *Route, *RetryBudgetPolicy,
-// *CircuitBreakerPolicy, *Namespace, *AuthorizationPolicy or
-// *MutualTLSPolicy) and Delete (the Key of the object to delete).
+// *CircuitBreakerPolicy, *Namespace, *AuthorizationPolicy,
+// *MutualTLSPolicy, *RateLimitPolicy or *FaultInjectionPolicy) and Delete (the Key of the object to delete).
 type Change struct {
 	Upsert Object
 	Delete Key
@@ -59,7 +59,7 @@ func NewStore() *Store {
 		subs:     map[chan uint64]struct{}{},
 	}
 	for _, k := range []Kind{KindService, KindEndpoints, KindWorkload, KindHTTPRoute, KindRetryBudget, KindCircuitBreaker,
-		KindNamespace, KindAuthorization, KindMutualTLS} {
+		KindNamespace, KindAuthorization, KindMutualTLS, KindRateLimit, KindFault} {
 		s.fresh[k] = true
 	}
 	return s
@@ -253,12 +253,7 @@ func winner(copies map[string]Object) string {
 // copying what a published snapshot shares first.
 func (s *Store) write(k Key, o Object) {
 	if s.published {
-		c := s.cur
-		s.cur = &Snapshot{
-			Revision: c.Revision, Services: c.Services, Endpoints: c.Endpoints, Workloads: c.Workloads,
-			Routes: c.Routes, RetryBudgets: c.RetryBudgets, CircuitBreakers: c.CircuitBreakers,
-			Namespaces: c.Namespaces, AuthorizationPolicies: c.AuthorizationPolicies, MutualTLSPolicies: c.MutualTLSPolicies,
-		}
+		s.cur = s.cur.shallowCopy()
 		clear(s.fresh)
 		s.published = false
 	}
@@ -285,6 +280,10 @@ func (s *Store) write(k Key, o Object) {
 		setOrDelete(mapFor(s, KindAuthorization, &s.cur.AuthorizationPolicies), ObjectRef{k.Namespace, k.Name}, o, func(o Object) *AuthorizationPolicy { return o.(*AuthorizationPolicy) })
 	case KindMutualTLS:
 		setOrDelete(mapFor(s, KindMutualTLS, &s.cur.MutualTLSPolicies), ObjectRef{k.Namespace, k.Name}, o, func(o Object) *MutualTLSPolicy { return o.(*MutualTLSPolicy) })
+	case KindRateLimit:
+		setOrDelete(mapFor(s, KindRateLimit, &s.cur.RateLimits), ObjectRef{k.Namespace, k.Name}, o, func(o Object) *RateLimitPolicy { return o.(*RateLimitPolicy) })
+	case KindFault:
+		setOrDelete(mapFor(s, KindFault, &s.cur.FaultInjections), ObjectRef{k.Namespace, k.Name}, o, func(o Object) *FaultInjectionPolicy { return o.(*FaultInjectionPolicy) })
 	}
 }
 
@@ -317,7 +316,7 @@ func validateKey(k Key) error {
 		}
 		return nil
 	case KindService, KindEndpoints, KindWorkload, KindHTTPRoute, KindGRPCRoute, KindRetryBudget, KindCircuitBreaker,
-		KindAuthorization, KindMutualTLS:
+		KindAuthorization, KindMutualTLS, KindRateLimit, KindFault:
 	case "":
 		return fmt.Errorf("%w: neither Upsert nor Delete is set", ErrInvalid)
 	default:

@@ -477,3 +477,28 @@ func TestStaticSource(t *testing.T) {
 		t.Errorf("Run with an invalid object = %v, want ErrInvalid", err)
 	}
 }
+
+// TestFilterPolicies: RateLimits and FaultInjections are stored by key,
+// copied on the way in, and deleted.
+func TestFilterPolicies(t *testing.T) {
+	s := NewStore()
+	rl := &RateLimitPolicy{Namespace: "shop", Name: "rl", Limit: &weftv1.RateLimit{RequestsPerSecond: 1, Burst: 1}}
+	fi := &FaultInjectionPolicy{Namespace: "shop", Name: "fi", Fault: &weftv1.Fault{AbortPercent: 100, AbortHttpStatus: 503}}
+	if err := s.Apply("src", Change{Upsert: rl}, Change{Upsert: fi}); err != nil {
+		t.Fatal(err)
+	}
+	rl.Limit.Burst = 9 // the store holds a copy
+	snap := s.Snapshot()
+	if got := snap.RateLimits[ObjectRef{"shop", "rl"}]; got == nil || got.Limit.GetBurst() != 1 {
+		t.Errorf("RateLimits = %v, want shop/rl with burst 1", snap.RateLimits)
+	}
+	if got := snap.FaultInjections[ObjectRef{"shop", "fi"}]; got == nil || got.Fault.GetAbortHttpStatus() != 503 {
+		t.Errorf("FaultInjections = %v, want shop/fi", snap.FaultInjections)
+	}
+	if err := s.Apply("src", Change{Delete: rl.Key()}, Change{Delete: fi.Key()}); err != nil {
+		t.Fatal(err)
+	}
+	if snap2 := s.Snapshot(); len(snap2.RateLimits) != 0 || len(snap2.FaultInjections) != 0 || len(snap.RateLimits) != 1 {
+		t.Errorf("after deleting: %v %v; the earlier snapshot changed: %v", snap2.RateLimits, snap2.FaultInjections, snap.RateLimits)
+	}
+}

@@ -27,6 +27,8 @@ const (
 	KindNamespace     Kind = "Namespace"
 	KindAuthorization Kind = "AuthorizationPolicy"
 	KindMutualTLS     Kind = "MutualTLSPolicy"
+	KindRateLimit     Kind = "RateLimit"
+	KindFault         Kind = "FaultInjection"
 )
 
 // Key identifies one object of the model: what Change.Delete names.
@@ -277,6 +279,20 @@ type RouteRule struct {
 	RateLimit *weftv1.RateLimit
 	Fault     *weftv1.Fault
 	Mirrors   []MirrorRef
+	// RateLimitRef and FaultRef are the rule's ExtensionRef filters to a
+	// RateLimit and a FaultInjection of the route's namespace, resolved by
+	// the translation: when set, they replace RateLimit and Fault. A
+	// reference to nothing makes the rule answer every request with an
+	// error (Gateway API: a filter that cannot be resolved is not skipped).
+	RateLimitRef, FaultRef *FilterRef
+}
+
+// FilterRef is an ExtensionRef filter of a route rule to an object of the
+// route's namespace whose kind is known from context.
+type FilterRef struct {
+	Name string
+	// Filter is the filter's index in the rule's filters, for problems.
+	Filter int
 }
 
 // BackendRef is a weighted backendRef to a port of a Service.
@@ -303,6 +319,14 @@ func (r RouteRule) clone() RouteRule {
 		RateLimit: cloneMsg(r.RateLimit),
 		Fault:     cloneMsg(r.Fault),
 		Mirrors:   slices.Clone(r.Mirrors),
+	}
+	if r.RateLimitRef != nil {
+		ref := *r.RateLimitRef
+		c.RateLimitRef = &ref
+	}
+	if r.FaultRef != nil {
+		ref := *r.FaultRef
+		c.FaultRef = &ref
 	}
 	for _, m := range r.Matches {
 		c.Matches = append(c.Matches, cloneMsg(m))
@@ -352,6 +376,44 @@ func (p *CircuitBreakerPolicy) Key() Key { return Key{KindCircuitBreaker, p.Name
 func (p *CircuitBreakerPolicy) clone() Object {
 	c := *p
 	c.Breaker = cloneMsg(p.Breaker)
+	return &c
+}
+
+// RateLimitPolicy is a RateLimit: the token bucket of the route rules that
+// reference it.
+type RateLimitPolicy struct {
+	Namespace, Name string
+	Limit           *weftv1.RateLimit
+}
+
+// Ref returns the reference to the policy.
+func (p *RateLimitPolicy) Ref() ObjectRef { return ObjectRef{p.Namespace, p.Name} }
+
+// Key implements Object.
+func (p *RateLimitPolicy) Key() Key { return Key{KindRateLimit, p.Namespace, p.Name} }
+
+func (p *RateLimitPolicy) clone() Object {
+	c := *p
+	c.Limit = cloneMsg(p.Limit)
+	return &c
+}
+
+// FaultInjectionPolicy is a FaultInjection: the faults injected into the
+// requests of the route rules that reference it.
+type FaultInjectionPolicy struct {
+	Namespace, Name string
+	Fault           *weftv1.Fault
+}
+
+// Ref returns the reference to the policy.
+func (p *FaultInjectionPolicy) Ref() ObjectRef { return ObjectRef{p.Namespace, p.Name} }
+
+// Key implements Object.
+func (p *FaultInjectionPolicy) Key() Key { return Key{KindFault, p.Namespace, p.Name} }
+
+func (p *FaultInjectionPolicy) clone() Object {
+	c := *p
+	c.Fault = cloneMsg(p.Fault)
 	return &c
 }
 

@@ -101,19 +101,7 @@ func withEndpoints(snap *model.Snapshot, added map[model.ServiceRef][]model.Endp
 		// A new slice: snap's are shared with other readers.
 		eps[svc] = slices.Concat(snap.Endpoints[svc], more)
 	}
-	// Keep in step with model.Snapshot's fields (TestOverlayCopiesEveryField).
-	return &model.Snapshot{
-		Revision:              snap.Revision,
-		Services:              snap.Services,
-		Endpoints:             eps,
-		Workloads:             snap.Workloads,
-		Routes:                snap.Routes,
-		RetryBudgets:          snap.RetryBudgets,
-		CircuitBreakers:       snap.CircuitBreakers,
-		Namespaces:            snap.Namespaces,
-		AuthorizationPolicies: snap.AuthorizationPolicies,
-		MutualTLSPolicies:     snap.MutualTLSPolicies,
-	}
+	return snap.WithEndpoints(eps)
 }
 
 // selects reports whether a label selector matches labels.

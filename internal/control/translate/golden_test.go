@@ -202,7 +202,7 @@ func goldenCases() []goldenCase {
 			},
 		},
 	}
-	return append(cases, securityGoldenCases()...)
+	return slices.Concat(cases, securityGoldenCases(), filterGoldenCases())
 }
 
 // TestGolden translates the fixture for each case and compares the result

@@ -497,6 +497,7 @@ func (b *builder) routeRules(r *model.Route, parent string, parentPort uint16, i
 		for _, m := range rule.Matches {
 			rr.Matches = append(rr.Matches, cloneMsg(m))
 		}
+		b.extensionFilters(obj, r.Namespace, i, rule, rr)
 		for j, be := range rule.Backends {
 			rb := &weftv1.RouteBackend{
 				Weight:          be.Weight,

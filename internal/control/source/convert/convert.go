@@ -103,7 +103,8 @@ type Options struct {
 // Object converts one resource: a *corev1.Service, *corev1.Namespace,
 // *gwv1.HTTPRoute, *gwv1.GRPCRoute, *weftapi.Workload,
 // *policyapi.RetryBudget, *policyapi.CircuitBreaker,
-// *policyapi.AuthorizationPolicy or *policyapi.MutualTLSPolicy. The
+// *policyapi.AuthorizationPolicy, *policyapi.MutualTLSPolicy,
+// *policyapi.RateLimit or *policyapi.FaultInjection. The
 // resource is not modified. A namespaced resource without a namespace is
 // in "default". Any other type gives an Invalid problem.
 func Object(obj any, o Options) Result {
@@ -130,6 +131,10 @@ func Object(obj any, o Options) Result {
 		out = c.authorizationPolicy(v)
 	case *policyapi.MutualTLSPolicy:
 		out = c.mutualTLSPolicy(v)
+	case *policyapi.RateLimit:
+		out = c.rateLimit(v)
+	case *policyapi.FaultInjection:
+		out = c.faultInjection(v)
 	default:
 		c.fail("", "%T is not a resource weft reads", obj)
 	}

@@ -2,7 +2,8 @@
 // model objects: core v1 Services and Namespaces, Gateway API HTTPRoutes and
 // GRPCRoutes attached to Services (GAMMA), and weft's own resources
 // (pkg/apis/weft/v1alpha1 Workload, pkg/apis/policy/v1alpha1 RetryBudget,
-// CircuitBreaker, AuthorizationPolicy and MutualTLSPolicy).
+// CircuitBreaker, AuthorizationPolicy, MutualTLSPolicy, and the route filters
+// RateLimit and FaultInjection).
 //
 // Both sources of the control plane use it, so a resource means the same in
 // a directory of YAML files (source/file) and in a cluster (source/kube).
@@ -13,7 +14,9 @@
 //
 // References to other objects (parents, backends, mirrors, policy targets)
 // are returned as References and checked against what exists with
-// CheckRef; WorkloadEndpoints derives the endpoints of a Service from the
+// CheckRef. A route rule's ExtensionRef filters to a RateLimit or a
+// FaultInjection are kept in the model's rule by name and resolved by the
+// translation, which reports one that names nothing. WorkloadEndpoints derives the endpoints of a Service from the
 // Workloads its selector matches, as the Kubernetes endpoints controller
 // does from pods.
 package convert

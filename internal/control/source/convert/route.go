@@ -215,9 +215,9 @@ func (c *conv) filters(field, ns string, fs []gwv1.HTTPRouteFilter, rule *model.
 		allowed := []gwv1.HTTPRouteFilterType{gwv1.HTTPRouteFilterRequestHeaderModifier, gwv1.HTTPRouteFilterResponseHeaderModifier}
 		switch {
 		case be == nil && http:
-			allowed = append(allowed, gwv1.HTTPRouteFilterRequestRedirect, gwv1.HTTPRouteFilterURLRewrite, gwv1.HTTPRouteFilterRequestMirror)
+			allowed = append(allowed, gwv1.HTTPRouteFilterRequestRedirect, gwv1.HTTPRouteFilterURLRewrite, gwv1.HTTPRouteFilterRequestMirror, gwv1.HTTPRouteFilterExtensionRef)
 		case be == nil:
-			allowed = append(allowed, gwv1.HTTPRouteFilterRequestMirror)
+			allowed = append(allowed, gwv1.HTTPRouteFilterRequestMirror, gwv1.HTTPRouteFilterExtensionRef)
 		}
 		if !slices.Contains(allowed, flt.Type) {
 			where := "weft"
@@ -237,11 +237,15 @@ func (c *conv) filters(field, ns string, fs []gwv1.HTTPRouteFilter, rule *model.
 			c.fail(f+"."+name, "a filter of type %s needs %s", flt.Type, name)
 			continue
 		}
-		if seen[flt.Type] && flt.Type != gwv1.HTTPRouteFilterRequestMirror {
+		if seen[flt.Type] && flt.Type != gwv1.HTTPRouteFilterRequestMirror && flt.Type != gwv1.HTTPRouteFilterExtensionRef {
 			c.fail(f+".type", "filter type %s is listed twice", flt.Type)
 			continue
 		}
 		seen[flt.Type] = true
+		if flt.Type == gwv1.HTTPRouteFilterExtensionRef {
+			c.extensionRef(f+".extensionRef", i, *flt.ExtensionRef, rule)
+			continue
+		}
 		c.filter(f, ns, flt, rule, be)
 	}
 }

@@ -26,13 +26,18 @@
 //     filters (header modifiers, RequestRedirect, URLRewrite,
 //     RequestMirror), backendRefs to Services with weights and header
 //     modifier filters, HTTPRoute timeouts and retry (attempts 0 disables
-//     retries). Parents of other kinds are ignored; CORS, ExtensionRef and
+//     retries), ExtensionRef filters to a RateLimit or FaultInjection of
+//     the route's namespace. Parents of other kinds are ignored; CORS and
 //     sessionPersistence are not supported. metadata.creationTimestamp, else
 //     the file's modification time, is the route's creation time.
 //   - policy.weft.dev/v1alpha1 RetryBudget and CircuitBreaker: a targetRef
 //     to a Service of the policy's namespace (group "", kind Service) and
 //     the fields of weftv1.RetryBudget and weftv1.CircuitBreaker in
 //     camelCase, durations as Go durations ("10s").
+//   - policy.weft.dev/v1alpha1 RateLimit and FaultInjection: what route
+//     rules' ExtensionRef filters name. A rule whose filter names one that
+//     does not exist answers every request with 500 (the translation
+//     reports it).
 //   - policy.weft.dev/v1alpha1 AuthorizationPolicy and MutualTLSPolicy:
 //     targetRefs to Services (group "", kind Service; sectionName, a port's
 //     name or number, narrows to one port) or Workloads (group weft.dev,

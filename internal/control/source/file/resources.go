@@ -31,6 +31,7 @@ func kinds() [][2]string {
 		{apiCore, "Service"}, {apiWeft, "Workload"}, {apiGateway, "HTTPRoute"}, {apiGateway, "GRPCRoute"},
 		{apiPolicy, "RetryBudget"}, {apiPolicy, "CircuitBreaker"},
 		{apiCore, "Namespace"}, {apiPolicy, "AuthorizationPolicy"}, {apiPolicy, "MutualTLSPolicy"},
+		{apiPolicy, "RateLimit"}, {apiPolicy, "FaultInjection"},
 	}
 }
 
@@ -56,6 +57,10 @@ func newObject(apiVersion, kind string) any {
 		return &policyapi.AuthorizationPolicy{}
 	case [2]string{apiPolicy, "MutualTLSPolicy"}:
 		return &policyapi.MutualTLSPolicy{}
+	case [2]string{apiPolicy, "RateLimit"}:
+		return &policyapi.RateLimit{}
+	case [2]string{apiPolicy, "FaultInjection"}:
+		return &policyapi.FaultInjection{}
 	}
 	return nil
 }

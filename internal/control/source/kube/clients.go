@@ -42,6 +42,8 @@ const (
 	kindCircuitBreaker
 	kindAuthorization
 	kindMutualTLS
+	kindRateLimit
+	kindFaultInjection
 	numKinds
 )
 
@@ -81,6 +83,10 @@ func (k kind) info() resourceInfo {
 		return resourceInfo{policyapi.SchemeGroupVersion, "authorizationpolicies", "AuthorizationPolicy", func() runtime.Object { return &policyapi.AuthorizationPolicy{} }}
 	case kindMutualTLS:
 		return resourceInfo{policyapi.SchemeGroupVersion, "mutualtlspolicies", "MutualTLSPolicy", func() runtime.Object { return &policyapi.MutualTLSPolicy{} }}
+	case kindRateLimit:
+		return resourceInfo{policyapi.SchemeGroupVersion, "ratelimits", "RateLimit", func() runtime.Object { return &policyapi.RateLimit{} }}
+	case kindFaultInjection:
+		return resourceInfo{policyapi.SchemeGroupVersion, "faultinjections", "FaultInjection", func() runtime.Object { return &policyapi.FaultInjection{} }}
 	}
 	panic(fmt.Sprintf("kube: unknown kind %d", k))
 }

@@ -35,7 +35,8 @@
 //     and endpoints of the Services whose selector matches them; a pod of
 //     the same name wins.
 //   - policy.weft.dev/v1alpha1 RetryBudgets, CircuitBreakers,
-//     AuthorizationPolicies and MutualTLSPolicies.
+//     AuthorizationPolicies and MutualTLSPolicies, and the RateLimits and
+//     FaultInjections that route rules' ExtensionRef filters name.
 //
 // A resource that cannot be listed (its CRD is not installed, or RBAC
 // forbids it) is logged and retried; the rest is served meanwhile.

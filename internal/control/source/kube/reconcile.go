@@ -36,6 +36,10 @@ func (k kind) modelKind() model.Kind {
 		return model.KindAuthorization
 	case kindMutualTLS:
 		return model.KindMutualTLS
+	case kindRateLimit:
+		return model.KindRateLimit
+	case kindFaultInjection:
+		return model.KindFault
 	}
 	return ""
 }

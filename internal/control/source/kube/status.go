@@ -157,7 +157,7 @@ func (s *Source) writeStatus(ctx context.Context, st *model.Store) {
 // changed; false when a write failed.
 func (s *Source) statusPass(ctx context.Context, st *model.Store) bool {
 	routeKinds := []kind{kindHTTPRoute, kindGRPCRoute}
-	policyKinds := []kind{kindRetryBudget, kindCircuitBreaker, kindAuthorization, kindMutualTLS}
+	policyKinds := []kind{kindRetryBudget, kindCircuitBreaker, kindAuthorization, kindMutualTLS, kindRateLimit, kindFaultInjection}
 	n := 0
 	for _, k := range slices.Concat(routeKinds, policyKinds) {
 		n += len(s.inf[k].GetStore().ListKeys())
@@ -266,6 +266,10 @@ func (s *Source) policyStatus(ctx context.Context, c *checker, k kind, obj any, 
 	case *policyapi.AuthorizationPolicy:
 		m, current = &o.ObjectMeta, o.Status.Conditions
 	case *policyapi.MutualTLSPolicy:
+		m, current = &o.ObjectMeta, o.Status.Conditions
+	case *policyapi.RateLimit:
+		m, current = &o.ObjectMeta, o.Status.Conditions
+	case *policyapi.FaultInjection:
 		m, current = &o.ObjectMeta, o.Status.Conditions
 	default:
 		return nil

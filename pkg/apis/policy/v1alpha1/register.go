@@ -35,6 +35,8 @@ func addKnownTypes(s *runtime.Scheme) error {
 		&CircuitBreaker{}, &CircuitBreakerList{},
 		&AuthorizationPolicy{}, &AuthorizationPolicyList{},
 		&MutualTLSPolicy{}, &MutualTLSPolicyList{},
+		&RateLimit{}, &RateLimitList{},
+		&FaultInjection{}, &FaultInjectionList{},
 	)
 	metav1.AddToGroupVersion(s, SchemeGroupVersion)
 	return nil
