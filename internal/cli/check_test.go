@@ -2,12 +2,10 @@ package cli
 
 import (
 	"bytes"
-	"errors"
 	"io"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/weft-mesh/weft/internal/control/ca"
 )
@@ -21,42 +19,6 @@ func run(t *testing.T, args ...string) (string, error) {
 	root.SetArgs(args)
 	err := root.Execute()
 	return out.String(), err
-}
-
-func TestReportCA(t *testing.T) {
-	now := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
-	fp := strings.Repeat("ab", 32)
-	anchor := func(left time.Duration) ca.Expiry {
-		return ca.Expiry{What: "trust anchor", Fingerprint: fp, NotAfter: now.Add(left)}
-	}
-	issuer := func(left time.Duration) ca.Expiry {
-		return ca.Expiry{What: "issuer", Fingerprint: fp, NotAfter: now.Add(left)}
-	}
-	day := 24 * time.Hour
-	for _, tc := range []struct {
-		name    string
-		exps    []ca.Expiry
-		want    []string
-		wantErr bool
-	}{
-		{"all fine", []ca.Expiry{anchor(3000 * day), issuer(300 * day)}, []string{"OK: no anchor or issuer expires soon"}, false},
-		{"issuer soon", []ca.Expiry{anchor(3000 * day), issuer(10 * day)}, []string{"WARNING: issuer abababababababab expires in 10d0h; run `weft ca rotate-issuer`"}, false},
-		{"anchor soon", []ca.Expiry{anchor(100 * day), issuer(50 * day)}, []string{"WARNING: trust anchor abababababababab expires in 100d; roll in a new anchor: `weft ca add-anchor`"}, false},
-		{"issuer expired", []ca.Expiry{anchor(3000 * day), issuer(-time.Hour)}, []string{"ERROR: issuer abababababababab expired 1h0m0s ago"}, true},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			var out bytes.Buffer
-			err := reportCA(&out, tc.exps, now, 180*day, 30*day)
-			if (err != nil) != tc.wantErr || (err != nil && !errors.Is(err, errCheckFailed)) {
-				t.Fatalf("err = %v, want failure %v", err, tc.wantErr)
-			}
-			for _, w := range tc.want {
-				if !strings.Contains(out.String(), w) {
-					t.Errorf("report lacks %q:\n%s", w, out.String())
-				}
-			}
-		})
-	}
 }
 
 // TestCARotationCommands walks the documented anchor rotation with the CLI
@@ -110,5 +72,41 @@ func TestCARotationCommands(t *testing.T) {
 	// No CA: check says how to get one.
 	if _, err := run(t, "check", "--data-dir", t.TempDir()); err == nil || !strings.Contains(err.Error(), "start the control plane") {
 		t.Fatalf("check without a CA: %v", err)
+	}
+}
+
+// TestCheckMode checks which `weft check` runs: the data directory's CA
+// (--data-dir, or no cluster configured) or a cluster's.
+func TestCheckMode(t *testing.T) {
+	home := t.TempDir()
+	t.Chdir(home) // the default data directory, .weft, has no CA
+	t.Setenv("HOME", home)
+	t.Setenv("KUBECONFIG", filepath.Join(home, "none"))
+	dataDir := t.TempDir()
+	if _, err := ca.LoadOrCreate(filepath.Join(dataDir, "ca"), ca.Options{TrustDomain: "weft.local"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name    string
+		args    []string
+		wantOut string // in the output
+		wantErr string // in the error; "" means none
+	}{
+		{"data dir", []string{"--data-dir", dataDir}, "OK: no anchor or issuer expires soon", ""},
+		{"data dir and --pre", []string{"--data-dir", dataDir, "--pre"}, "", "--data-dir checks a data directory"},
+		{"data dir and a namespace", []string{"--data-dir", dataDir, "-n", "weft"}, "", "--data-dir checks a data directory"},
+		{"no cluster configured: the default data dir", nil, "", "start the control plane"},
+		{"--pre needs a cluster", []string{"--pre"}, "", "loading the kubeconfig"},
+		{"a missing kubeconfig", []string{"--kubeconfig", filepath.Join(home, "missing")}, "", "loading the kubeconfig"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out, err := run(t, append([]string{"check"}, tc.args...)...)
+			if tc.wantErr == "" && err != nil || tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)) {
+				t.Fatalf("err = %v, want %q", err, tc.wantErr)
+			}
+			if !strings.Contains(out, tc.wantOut) {
+				t.Errorf("output lacks %q:\n%s", tc.wantOut, out)
+			}
+		})
 	}
 }
