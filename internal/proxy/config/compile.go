@@ -14,6 +14,7 @@ import (
 	weftv1 "github.com/weft-mesh/weft/api/gen/weft/v1"
 	"github.com/weft-mesh/weft/internal/proxy/authz"
 	"github.com/weft-mesh/weft/internal/proxy/breaker"
+	"github.com/weft-mesh/weft/internal/proxy/ratelimit"
 	"github.com/weft-mesh/weft/internal/proxy/retry"
 	"github.com/weft-mesh/weft/internal/proxy/route"
 	"github.com/weft-mesh/weft/internal/proxy/tlsid"
@@ -146,6 +147,12 @@ type InboundPort struct {
 	Protocol      Protocol
 	Skip          bool
 	MTLS          MTLSMode
+	// RateLimit is the port's rate limit as configured; nil: none.
+	RateLimit *ratelimit.Config `json:"-"`
+	// Limiter enforces RateLimit, keyed by the caller's SPIFFE ID ("" for
+	// every plaintext caller together); nil: no rate limit. It belongs to
+	// this compiled config: a new config starts with full buckets.
+	Limiter *ratelimit.Limiter `json:"-"`
 }
 
 // Outbound is the resolved outbound side.
@@ -527,6 +534,9 @@ func compileInbound(errs *problems, cfg *weftv1.ProxyConfig, c *Compiled) {
 		if ip.AppPort == 0 {
 			ip.AppPort = ip.Port
 		}
+		if rl := p.GetRateLimit(); rl != nil {
+			ip.RateLimit, ip.Limiter = compileInboundRateLimit(errs, field+".rate_limit", rl)
+		}
 		if _, dup := ci.Ports[ip.Port]; dup {
 			errs.add(field+".port", "port %d is listed twice", ip.Port)
 		}
@@ -638,4 +648,29 @@ func compileBreaker(errs *problems, f string, cb *weftv1.CircuitBreaker) Breaker
 		out.Adaptive = a
 	}
 	return out
+}
+
+// compileInboundRateLimit checks an inbound port's rate limit and builds its
+// limiter: a total for the port, per-caller buckets, or both.
+func compileInboundRateLimit(errs *problems, field string, rl *weftv1.RateLimit) (*ratelimit.Config, *ratelimit.Limiter) {
+	c := ratelimit.Config{
+		RequestsPerSecond:            rl.GetRequestsPerSecond(),
+		Burst:                        int(rl.GetBurst()),
+		PerIdentityRequestsPerSecond: rl.GetPerIdentityRequestsPerSecond(),
+		PerIdentityBurst:             int(rl.GetPerIdentityBurst()),
+	}
+	if c.RequestsPerSecond == 0 && c.PerIdentityRequestsPerSecond == 0 && c.Burst == 0 && c.PerIdentityBurst == 0 {
+		errs.add(field, "sets no limit; set requests_per_second (the port's total), per_identity_requests_per_second (each caller's), or both, or remove rate_limit")
+		return nil, nil
+	}
+	if err := c.Validate(); err != nil {
+		errs.add(field, "%v", err)
+		return nil, nil
+	}
+	l, err := ratelimit.New(c)
+	if err != nil {
+		errs.add(field, "%v", err)
+		return nil, nil
+	}
+	return &c, l
 }

@@ -266,8 +266,12 @@ func compilePolicy(errs *problems, f string, r *weftv1.RouteRule) *RulePolicy {
 			PerIdentityRequestsPerSecond: rl.GetPerIdentityRequestsPerSecond(),
 			PerIdentityBurst:             int(rl.GetPerIdentityBurst()),
 		}
-		if err := c.Validate(); err != nil {
+		switch err := c.Validate(); {
+		case err != nil:
 			errs.add(f+".rate_limit", "%v", err)
+		case c.RequestsPerSecond == 0:
+			// Outbound, every request carries this proxy's own identity.
+			errs.add(f+".rate_limit.requests_per_second", "is 0: a route rule's rate limit needs its total; per-identity limits apply at the destination, in its inbound.ports[].rate_limit")
 		}
 		p.RateLimit = &c
 	}

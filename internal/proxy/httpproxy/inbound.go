@@ -14,6 +14,7 @@ import (
 	"github.com/weft-mesh/weft/internal/proxy/config"
 	"github.com/weft-mesh/weft/internal/proxy/h1guard"
 	"github.com/weft-mesh/weft/internal/proxy/metrics"
+	"github.com/weft-mesh/weft/internal/proxy/ratelimit"
 )
 
 // InboundConn describes the connection inbound requests arrive on.
@@ -131,6 +132,9 @@ func (h *inbound) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		x.done(r, "", nil)
 		return
 	}
+	if l := cur.Port(port).Limiter; l != nil && !h.admit(x, w, r, l) {
+		return
+	}
 	r, cancel := withGRPCDeadline(r)
 	defer cancel()
 	target := netip.AddrPortFrom(h.appHost, ps.AppPort).String()
@@ -148,6 +152,32 @@ func (h *inbound) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		err = x.forward(w, r, target, &x.tt, nil)
 	}
 	x.done(r, target, err)
+}
+
+// admit takes a token from the port's rate limit for the caller (its
+// SPIFFE ID; every plaintext caller shares the "" bucket). A refused request
+// is answered here: 429 with Retry-After, or RESOURCE_EXHAUSTED for gRPC,
+// and counted as weft_policy_decisions_total{policy="ratelimit"} with
+// decision limited_port or limited_identity (never the identity itself).
+func (h *inbound) admit(x *exchange, w http.ResponseWriter, r *http.Request, l *ratelimit.Limiter) bool {
+	ok, after, scope := l.Allow(h.peer)
+	if ok {
+		return true
+	}
+	decision, msg := "limited_port", "rate limit of port "+x.labels.Service+" exceeded"
+	if scope == ratelimit.ScopeIdentity {
+		decision, msg = "limited_identity", "rate limit per caller of port "+x.labels.Service+" exceeded"
+	}
+	h.env.Metrics.PolicyDecision(x.labels, "ratelimit", decision)
+	w.Header().Set("Retry-After", retryAfter(after))
+	proxyError(w, r, x.grpc, http.StatusTooManyRequests, grpcResourceExhausted, msg)
+	x.done(r, "", nil)
+	return false
+}
+
+// retryAfter is d in whole seconds, rounded up, for a Retry-After header.
+func retryAfter(d time.Duration) string {
+	return strconv.FormatInt(int64((d+time.Second-1)/time.Second), 10)
 }
 
 // appTransport speaks to the application in the protocol the original

@@ -9,7 +9,8 @@ import "github.com/prometheus/client_golang/prometheus"
 //
 //	policy   decision
 //	retry    retried | budget_exhausted
-//	ratelimit limited_route | limited_identity
+//	ratelimit limited_route | limited_identity (outbound, service is the service)
+//	ratelimit limited_port | limited_identity (inbound, service is the port)
 //	fault    delayed | aborted
 //	mirror   mirrored
 //	breaker  rejected | ejected

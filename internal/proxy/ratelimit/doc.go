@@ -1,10 +1,11 @@
-// Package ratelimit is the weft proxy's local rate limiting of a route: it
-// decides, per request, whether the route may take one more request now or
-// must refuse it (the caller answers 429 with a Retry-After header, or
+// Package ratelimit is the weft proxy's local rate limiting of a route
+// (outbound) or of an inbound port (at the destination, where the caller's
+// identity is verified): it decides, per request (or, on an opaque inbound
+// port, per connection), whether one more may pass now or must be refused (the caller answers 429 with a Retry-After header, or
 // RESOURCE_EXHAUSTED for gRPC).
 //
-// A [Limiter] holds a token bucket for the route's total traffic and,
-// optionally, one bucket per client identity (the caller's SPIFFE ID; the
+// A [Limiter] holds a token bucket for the total traffic (optional when
+// per-identity limiting is on) and, optionally, one bucket per client identity (the caller's SPIFFE ID; the
 // empty identity stands for every unauthenticated client together and has a
 // bucket of its own). A request is admitted only when every bucket that
 // applies to it has a token, and then takes one from each; a refused request

@@ -37,9 +37,11 @@ const (
 // Config configures a [Limiter]. The zero value of an optional field selects
 // its default.
 type Config struct {
-	// RequestsPerSecond is the route's total rate. Required, > 0.
+	// RequestsPerSecond is the total rate (of a route, or of an inbound
+	// port). Required, > 0, unless PerIdentityRequestsPerSecond is set:
+	// then 0 means no total limit.
 	RequestsPerSecond float64
-	// Burst is how many requests the route admits at once after being
+	// Burst is how many requests the total admits at once after being
 	// idle. Default ceil(RequestsPerSecond).
 	Burst int
 	// PerIdentityRequestsPerSecond is each client identity's rate; 0 turns
@@ -73,12 +75,15 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("ratelimit: %s is %d: set it from 1 to %d, or 0 for the default ceil(rate)", name, v, maxBurst))
 		}
 	}
-	rate("RequestsPerSecond", c.RequestsPerSecond, true)
+	rate("RequestsPerSecond", c.RequestsPerSecond, c.PerIdentityRequestsPerSecond == 0)
 	burst("Burst", c.Burst)
 	rate("PerIdentityRequestsPerSecond", c.PerIdentityRequestsPerSecond, false)
 	burst("PerIdentityBurst", c.PerIdentityBurst)
 	if c.MaxIdentities < 0 {
 		errs = append(errs, fmt.Errorf("ratelimit: MaxIdentities is %d: set it to a positive bound, or 0 for the default %d", c.MaxIdentities, DefaultMaxIdentities))
+	}
+	if c.RequestsPerSecond == 0 && c.PerIdentityRequestsPerSecond > 0 && c.Burst != 0 {
+		errs = append(errs, fmt.Errorf("ratelimit: Burst is %d but there is no total limit (RequestsPerSecond is 0): set RequestsPerSecond, or remove Burst", c.Burst))
 	}
 	if c.PerIdentityRequestsPerSecond == 0 {
 		if c.PerIdentityBurst != 0 {
@@ -151,6 +156,7 @@ type Limiter struct {
 	now   func() time.Time
 	epoch time.Time
 
+	total    bool    // false: no total limit, only per identity
 	rate     float64 // route tokens per second
 	capacity int64   // route burst, nano-tokens
 
@@ -183,6 +189,7 @@ func New(c Config) (*Limiter, error) {
 	l := &Limiter{
 		now:      c.Now,
 		epoch:    c.Now(),
+		total:    c.RequestsPerSecond > 0,
 		rate:     c.RequestsPerSecond,
 		capacity: int64(c.Burst) * nanoTokens,
 	}
@@ -228,6 +235,13 @@ func (l *Limiter) Allow(identity string) (ok bool, retryAfter time.Duration, sco
 
 	id := l.lookup(identity, now)
 	id.b.refill(now, l.idRate, l.idCapacity)
+	if !l.total {
+		if id.b.tokens >= nanoTokens {
+			id.b.tokens -= nanoTokens
+			return true, 0, ""
+		}
+		return false, id.b.wait(l.idRate), ScopeIdentity
+	}
 	if l.route.tokens >= nanoTokens && id.b.tokens >= nanoTokens {
 		l.route.tokens -= nanoTokens
 		id.b.tokens -= nanoTokens

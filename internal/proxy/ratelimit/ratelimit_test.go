@@ -220,6 +220,18 @@ func TestPerIdentity(t *testing.T) {
 			},
 		},
 		{
+			name: "per identity only: no total, each identity its own budget",
+			cfg:  ratelimit.Config{PerIdentityRequestsPerSecond: 1, PerIdentityBurst: 1},
+			calls: []call{
+				{id: noisy, wantOK: true},
+				{id: noisy, wantScope: ratelimit.ScopeIdentity, wantRetry: time.Second},
+				{id: quiet, wantOK: true},
+				{id: quiet, wantScope: ratelimit.ScopeIdentity, wantRetry: time.Second},
+				{id: "", wantOK: true},
+				{id: noisy, advance: time.Second, wantOK: true},
+			},
+		},
+		{
 			name: "unauthenticated clients share one bucket of their own",
 			cfg:  ratelimit.Config{RequestsPerSecond: 100, PerIdentityRequestsPerSecond: 1, PerIdentityBurst: 2},
 			calls: concat(
@@ -390,6 +402,9 @@ func TestValidate(t *testing.T) {
 		{name: "negative max identities", cfg: ratelimit.Config{RequestsPerSecond: 1, PerIdentityRequestsPerSecond: 1, MaxIdentities: -1}, want: []string{"MaxIdentities is -1"}},
 		{name: "identity burst without identity rate", cfg: ratelimit.Config{RequestsPerSecond: 1, PerIdentityBurst: 3}, want: []string{"PerIdentityBurst is 3 but per-identity limiting is off", "set PerIdentityRequestsPerSecond"}},
 		{name: "max identities without identity rate", cfg: ratelimit.Config{RequestsPerSecond: 1, MaxIdentities: 5}, want: []string{"MaxIdentities is 5 but per-identity limiting is off"}},
+		{name: "per identity only", cfg: ratelimit.Config{PerIdentityRequestsPerSecond: 1}},
+		{name: "total burst without total rate", cfg: ratelimit.Config{Burst: 4, PerIdentityRequestsPerSecond: 1}, want: []string{"Burst is 4 but there is no total limit", "set RequestsPerSecond"}},
+		{name: "negative total rate with identity rate", cfg: ratelimit.Config{RequestsPerSecond: -1, PerIdentityRequestsPerSecond: 1}, want: []string{"RequestsPerSecond is -1"}},
 		{name: "every problem reported", cfg: ratelimit.Config{Burst: -1, MaxIdentities: -1}, want: []string{"RequestsPerSecond", "Burst is -1", "MaxIdentities is -1"}},
 	}
 	for _, tt := range tests {

@@ -23,6 +23,7 @@ import (
 	"github.com/weft-mesh/weft/internal/proxy/httpproxy"
 	"github.com/weft-mesh/weft/internal/proxy/metrics"
 	"github.com/weft-mesh/weft/internal/proxy/origdst"
+	"github.com/weft-mesh/weft/internal/proxy/ratelimit"
 	"github.com/weft-mesh/weft/internal/proxy/tcpproxy"
 	"github.com/weft-mesh/weft/internal/proxy/tlsid"
 )
@@ -417,7 +418,8 @@ func (p *Proxy) serveMesh(ctx context.Context, s *state, c net.Conn, port uint16
 }
 
 // relayInbound relays an opaque connection to the application's port once
-// authorization allows it. Only the port and the caller are known: a denied
+// authorization and the port's rate limit (one token per connection) allow
+// it. Only the port and the caller are known: a denied
 // connection is closed before the application is even dialled.
 func (p *Proxy) relayInbound(ctx context.Context, s *state, c net.Conn, peer spiffeid.ID, port uint16, d detected) {
 	in := s.cfg.Inbound
@@ -427,6 +429,18 @@ func (p *Proxy) relayInbound(ctx context.Context, s *state, c net.Conn, peer spi
 	}
 	ps := in.Port(port)
 	labels := metrics.Labels{Direction: "inbound", Service: strconv.Itoa(int(port)), Peer: peer.String()}
+	if ps.Limiter != nil {
+		// Opaque traffic has no requests: each connection takes a token.
+		if ok, _, scope := ps.Limiter.Allow(labels.Peer); !ok {
+			decision := "limited_port"
+			if scope == ratelimit.ScopeIdentity {
+				decision = "limited_identity"
+			}
+			s.env.Metrics.PolicyDecision(labels, "ratelimit", decision)
+			c.Close()
+			return
+		}
+	}
 	addr := net.JoinHostPort(in.AppHost, strconv.Itoa(int(ps.AppPort)))
 	up, err := dialTCP(ctx, s.cfg.Timeouts.Connect, addr)
 	if err != nil {

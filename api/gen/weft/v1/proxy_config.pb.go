@@ -729,7 +729,19 @@ type InboundPort struct {
 	Skip bool `protobuf:"varint,4,opt,name=skip,proto3" json:"skip,omitempty"`
 	// mTLS mode of this port: "" (inbound.require_mtls decides), "strict"
 	// (plaintext refused) or "permissive" (mTLS and plaintext accepted).
-	Mtls          string `protobuf:"bytes,5,opt,name=mtls,proto3" json:"mtls,omitempty"`
+	Mtls string `protobuf:"bytes,5,opt,name=mtls,proto3" json:"mtls,omitempty"`
+	// Local rate limit of the requests arriving on this port, enforced after
+	// authorization and before the application sees the request: 429 with
+	// Retry-After for HTTP, RESOURCE_EXHAUSTED for gRPC; on an opaque port a
+	// connection over the limit is closed (each connection takes one token).
+	// requests_per_second/burst limit the port's total (0: no total limit);
+	// per_identity_requests_per_second/per_identity_burst give each caller,
+	// keyed by its verified SPIFFE ID, a bucket of its own. Plaintext callers
+	// share one bucket, "unauthenticated". At most 10,000 identities are
+	// tracked per port; the least recently seen is forgotten first. At least
+	// one of requests_per_second and per_identity_requests_per_second must be
+	// set. Buckets start full when a new config is applied.
+	RateLimit     *RateLimit `protobuf:"bytes,6,opt,name=rate_limit,json=rateLimit,proto3" json:"rate_limit,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -797,6 +809,13 @@ func (x *InboundPort) GetMtls() string {
 		return x.Mtls
 	}
 	return ""
+}
+
+func (x *InboundPort) GetRateLimit() *RateLimit {
+	if x != nil {
+		return x.RateLimit
+	}
+	return nil
 }
 
 type Outbound struct {
@@ -2341,11 +2360,18 @@ func (x *AdaptiveConcurrency) GetMaxLimit() uint32 {
 	return 0
 }
 
+// RateLimit is a local token-bucket limit: on a RouteRule (outbound, the
+// route's total) or on an InboundPort (at the destination, where the caller's
+// identity is known). Bursts default to ceil(rate).
 type RateLimit struct {
-	state             protoimpl.MessageState `protogen:"open.v1"`
-	RequestsPerSecond float64                `protobuf:"fixed64,1,opt,name=requests_per_second,json=requestsPerSecond,proto3" json:"requests_per_second,omitempty"`
-	Burst             uint32                 `protobuf:"varint,2,opt,name=burst,proto3" json:"burst,omitempty"`
-	// Per client identity (SPIFFE ID of the calling proxy).
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Total requests per second; on a RouteRule it is required, on an
+	// InboundPort 0 means no total limit.
+	RequestsPerSecond float64 `protobuf:"fixed64,1,opt,name=requests_per_second,json=requestsPerSecond,proto3" json:"requests_per_second,omitempty"`
+	Burst             uint32  `protobuf:"varint,2,opt,name=burst,proto3" json:"burst,omitempty"`
+	// Per client identity (SPIFFE ID of the calling proxy). Only meaningful on
+	// an InboundPort: on the outbound side every request carries the same
+	// identity, the caller's own.
 	PerIdentityRequestsPerSecond float64 `protobuf:"fixed64,3,opt,name=per_identity_requests_per_second,json=perIdentityRequestsPerSecond,proto3" json:"per_identity_requests_per_second,omitempty"`
 	PerIdentityBurst             uint32  `protobuf:"varint,4,opt,name=per_identity_burst,json=perIdentityBurst,proto3" json:"per_identity_burst,omitempty"`
 	unknownFields                protoimpl.UnknownFields
@@ -3007,13 +3033,15 @@ const file_weft_v1_proxy_config_proto_rawDesc = "" +
 	"\amethods\x18\x01 \x03(\tR\amethods\x12(\n" +
 	"\x05paths\x18\x02 \x03(\v2\x12.weft.v1.PathMatchR\x05paths\x12-\n" +
 	"\aheaders\x18\x03 \x03(\v2\x13.weft.v1.ValueMatchR\aheaders\x12,\n" +
-	"\x04grpc\x18\x04 \x03(\v2\x18.weft.v1.GRPCMethodMatchR\x04grpc\"\x80\x01\n" +
+	"\x04grpc\x18\x04 \x03(\v2\x18.weft.v1.GRPCMethodMatchR\x04grpc\"\xb3\x01\n" +
 	"\vInboundPort\x12\x12\n" +
 	"\x04port\x18\x01 \x01(\rR\x04port\x12\x19\n" +
 	"\bapp_port\x18\x02 \x01(\rR\aappPort\x12\x1a\n" +
 	"\bprotocol\x18\x03 \x01(\tR\bprotocol\x12\x12\n" +
 	"\x04skip\x18\x04 \x01(\bR\x04skip\x12\x12\n" +
-	"\x04mtls\x18\x05 \x01(\tR\x04mtls\"r\n" +
+	"\x04mtls\x18\x05 \x01(\tR\x04mtls\x121\n" +
+	"\n" +
+	"rate_limit\x18\x06 \x01(\v2\x12.weft.v1.RateLimitR\trateLimit\"r\n" +
 	"\bOutbound\x12/\n" +
 	"\x13transparent_address\x18\x01 \x01(\tR\x12transparentAddress\x125\n" +
 	"\bexplicit\x18\x02 \x03(\v2\x19.weft.v1.ExplicitListenerR\bexplicit\"b\n" +
@@ -3252,59 +3280,60 @@ var file_weft_v1_proxy_config_proto_depIdxs = []int32{
 	15, // 13: weft.v1.AuthorizationTarget.paths:type_name -> weft.v1.PathMatch
 	16, // 14: weft.v1.AuthorizationTarget.headers:type_name -> weft.v1.ValueMatch
 	17, // 15: weft.v1.AuthorizationTarget.grpc:type_name -> weft.v1.GRPCMethodMatch
-	11, // 16: weft.v1.Outbound.explicit:type_name -> weft.v1.ExplicitListener
-	34, // 17: weft.v1.Service.endpoints:type_name -> weft.v1.Endpoint
-	35, // 18: weft.v1.Service.load_balancer:type_name -> weft.v1.LoadBalancer
-	13, // 19: weft.v1.Service.routes:type_name -> weft.v1.RouteRule
-	27, // 20: weft.v1.Service.retry_budget:type_name -> weft.v1.RetryBudget
-	28, // 21: weft.v1.Service.circuit_breaker:type_name -> weft.v1.CircuitBreaker
-	14, // 22: weft.v1.RouteRule.matches:type_name -> weft.v1.RouteMatch
-	18, // 23: weft.v1.RouteRule.filters:type_name -> weft.v1.RouteFilters
-	24, // 24: weft.v1.RouteRule.backends:type_name -> weft.v1.RouteBackend
-	25, // 25: weft.v1.RouteRule.timeouts:type_name -> weft.v1.RouteTimeouts
-	26, // 26: weft.v1.RouteRule.retry:type_name -> weft.v1.RetryPolicy
-	31, // 27: weft.v1.RouteRule.rate_limit:type_name -> weft.v1.RateLimit
-	32, // 28: weft.v1.RouteRule.fault:type_name -> weft.v1.Fault
-	33, // 29: weft.v1.RouteRule.mirrors:type_name -> weft.v1.MirrorPolicy
-	15, // 30: weft.v1.RouteMatch.path:type_name -> weft.v1.PathMatch
-	16, // 31: weft.v1.RouteMatch.headers:type_name -> weft.v1.ValueMatch
-	16, // 32: weft.v1.RouteMatch.query_params:type_name -> weft.v1.ValueMatch
-	17, // 33: weft.v1.RouteMatch.grpc:type_name -> weft.v1.GRPCMethodMatch
-	19, // 34: weft.v1.RouteFilters.request_headers:type_name -> weft.v1.HeaderModifier
-	19, // 35: weft.v1.RouteFilters.response_headers:type_name -> weft.v1.HeaderModifier
-	21, // 36: weft.v1.RouteFilters.redirect:type_name -> weft.v1.Redirect
-	23, // 37: weft.v1.RouteFilters.rewrite:type_name -> weft.v1.Rewrite
-	20, // 38: weft.v1.HeaderModifier.set:type_name -> weft.v1.Header
-	20, // 39: weft.v1.HeaderModifier.add:type_name -> weft.v1.Header
-	22, // 40: weft.v1.Redirect.path:type_name -> weft.v1.PathModifier
-	22, // 41: weft.v1.Rewrite.path:type_name -> weft.v1.PathModifier
-	19, // 42: weft.v1.RouteBackend.request_headers:type_name -> weft.v1.HeaderModifier
-	19, // 43: weft.v1.RouteBackend.response_headers:type_name -> weft.v1.HeaderModifier
-	40, // 44: weft.v1.RouteTimeouts.request:type_name -> google.protobuf.Duration
-	40, // 45: weft.v1.RouteTimeouts.backend_request:type_name -> google.protobuf.Duration
-	40, // 46: weft.v1.RetryPolicy.backoff_base:type_name -> google.protobuf.Duration
-	40, // 47: weft.v1.RetryPolicy.backoff_max:type_name -> google.protobuf.Duration
-	40, // 48: weft.v1.RetryBudget.ttl:type_name -> google.protobuf.Duration
-	40, // 49: weft.v1.CircuitBreaker.pending_timeout:type_name -> google.protobuf.Duration
-	29, // 50: weft.v1.CircuitBreaker.outlier_detection:type_name -> weft.v1.OutlierDetection
-	30, // 51: weft.v1.CircuitBreaker.adaptive_concurrency:type_name -> weft.v1.AdaptiveConcurrency
-	40, // 52: weft.v1.OutlierDetection.interval:type_name -> google.protobuf.Duration
-	40, // 53: weft.v1.OutlierDetection.base_ejection_time:type_name -> google.protobuf.Duration
-	40, // 54: weft.v1.Fault.delay:type_name -> google.protobuf.Duration
-	36, // 55: weft.v1.LoadBalancer.hash_on:type_name -> weft.v1.HashOn
-	37, // 56: weft.v1.LoadBalancer.connection_pool:type_name -> weft.v1.ConnectionPool
-	40, // 57: weft.v1.ConnectionPool.idle_timeout:type_name -> google.protobuf.Duration
-	40, // 58: weft.v1.Detection.timeout:type_name -> google.protobuf.Duration
-	40, // 59: weft.v1.Timeouts.connect:type_name -> google.protobuf.Duration
-	40, // 60: weft.v1.Timeouts.header_read:type_name -> google.protobuf.Duration
-	40, // 61: weft.v1.Timeouts.http_idle:type_name -> google.protobuf.Duration
-	40, // 62: weft.v1.Timeouts.tcp_idle:type_name -> google.protobuf.Duration
-	40, // 63: weft.v1.Timeouts.drain:type_name -> google.protobuf.Duration
-	64, // [64:64] is the sub-list for method output_type
-	64, // [64:64] is the sub-list for method input_type
-	64, // [64:64] is the sub-list for extension type_name
-	64, // [64:64] is the sub-list for extension extendee
-	0,  // [0:64] is the sub-list for field type_name
+	31, // 16: weft.v1.InboundPort.rate_limit:type_name -> weft.v1.RateLimit
+	11, // 17: weft.v1.Outbound.explicit:type_name -> weft.v1.ExplicitListener
+	34, // 18: weft.v1.Service.endpoints:type_name -> weft.v1.Endpoint
+	35, // 19: weft.v1.Service.load_balancer:type_name -> weft.v1.LoadBalancer
+	13, // 20: weft.v1.Service.routes:type_name -> weft.v1.RouteRule
+	27, // 21: weft.v1.Service.retry_budget:type_name -> weft.v1.RetryBudget
+	28, // 22: weft.v1.Service.circuit_breaker:type_name -> weft.v1.CircuitBreaker
+	14, // 23: weft.v1.RouteRule.matches:type_name -> weft.v1.RouteMatch
+	18, // 24: weft.v1.RouteRule.filters:type_name -> weft.v1.RouteFilters
+	24, // 25: weft.v1.RouteRule.backends:type_name -> weft.v1.RouteBackend
+	25, // 26: weft.v1.RouteRule.timeouts:type_name -> weft.v1.RouteTimeouts
+	26, // 27: weft.v1.RouteRule.retry:type_name -> weft.v1.RetryPolicy
+	31, // 28: weft.v1.RouteRule.rate_limit:type_name -> weft.v1.RateLimit
+	32, // 29: weft.v1.RouteRule.fault:type_name -> weft.v1.Fault
+	33, // 30: weft.v1.RouteRule.mirrors:type_name -> weft.v1.MirrorPolicy
+	15, // 31: weft.v1.RouteMatch.path:type_name -> weft.v1.PathMatch
+	16, // 32: weft.v1.RouteMatch.headers:type_name -> weft.v1.ValueMatch
+	16, // 33: weft.v1.RouteMatch.query_params:type_name -> weft.v1.ValueMatch
+	17, // 34: weft.v1.RouteMatch.grpc:type_name -> weft.v1.GRPCMethodMatch
+	19, // 35: weft.v1.RouteFilters.request_headers:type_name -> weft.v1.HeaderModifier
+	19, // 36: weft.v1.RouteFilters.response_headers:type_name -> weft.v1.HeaderModifier
+	21, // 37: weft.v1.RouteFilters.redirect:type_name -> weft.v1.Redirect
+	23, // 38: weft.v1.RouteFilters.rewrite:type_name -> weft.v1.Rewrite
+	20, // 39: weft.v1.HeaderModifier.set:type_name -> weft.v1.Header
+	20, // 40: weft.v1.HeaderModifier.add:type_name -> weft.v1.Header
+	22, // 41: weft.v1.Redirect.path:type_name -> weft.v1.PathModifier
+	22, // 42: weft.v1.Rewrite.path:type_name -> weft.v1.PathModifier
+	19, // 43: weft.v1.RouteBackend.request_headers:type_name -> weft.v1.HeaderModifier
+	19, // 44: weft.v1.RouteBackend.response_headers:type_name -> weft.v1.HeaderModifier
+	40, // 45: weft.v1.RouteTimeouts.request:type_name -> google.protobuf.Duration
+	40, // 46: weft.v1.RouteTimeouts.backend_request:type_name -> google.protobuf.Duration
+	40, // 47: weft.v1.RetryPolicy.backoff_base:type_name -> google.protobuf.Duration
+	40, // 48: weft.v1.RetryPolicy.backoff_max:type_name -> google.protobuf.Duration
+	40, // 49: weft.v1.RetryBudget.ttl:type_name -> google.protobuf.Duration
+	40, // 50: weft.v1.CircuitBreaker.pending_timeout:type_name -> google.protobuf.Duration
+	29, // 51: weft.v1.CircuitBreaker.outlier_detection:type_name -> weft.v1.OutlierDetection
+	30, // 52: weft.v1.CircuitBreaker.adaptive_concurrency:type_name -> weft.v1.AdaptiveConcurrency
+	40, // 53: weft.v1.OutlierDetection.interval:type_name -> google.protobuf.Duration
+	40, // 54: weft.v1.OutlierDetection.base_ejection_time:type_name -> google.protobuf.Duration
+	40, // 55: weft.v1.Fault.delay:type_name -> google.protobuf.Duration
+	36, // 56: weft.v1.LoadBalancer.hash_on:type_name -> weft.v1.HashOn
+	37, // 57: weft.v1.LoadBalancer.connection_pool:type_name -> weft.v1.ConnectionPool
+	40, // 58: weft.v1.ConnectionPool.idle_timeout:type_name -> google.protobuf.Duration
+	40, // 59: weft.v1.Detection.timeout:type_name -> google.protobuf.Duration
+	40, // 60: weft.v1.Timeouts.connect:type_name -> google.protobuf.Duration
+	40, // 61: weft.v1.Timeouts.header_read:type_name -> google.protobuf.Duration
+	40, // 62: weft.v1.Timeouts.http_idle:type_name -> google.protobuf.Duration
+	40, // 63: weft.v1.Timeouts.tcp_idle:type_name -> google.protobuf.Duration
+	40, // 64: weft.v1.Timeouts.drain:type_name -> google.protobuf.Duration
+	65, // [65:65] is the sub-list for method output_type
+	65, // [65:65] is the sub-list for method input_type
+	65, // [65:65] is the sub-list for extension type_name
+	65, // [65:65] is the sub-list for extension extendee
+	0,  // [0:65] is the sub-list for field type_name
 }
 
 func init() { file_weft_v1_proxy_config_proto_init() }
