@@ -17,7 +17,7 @@ PROXY_TAGS   := grpcnotrace
 # -race everywhere: every package here is small enough for it on 2 cores.
 TEST_FLAGS   ?= -race -count=1 -timeout 15m
 
-.PHONY: all build test lint vet staticcheck fmt-check gen gen-check tools k8s-env bench bench-scale demo up clean image
+.PHONY: all build test lint vet staticcheck fmt-check gen gen-check tools k8s-env bench bench-scale bench-kube-scale demo up clean image
 
 all: build
 
@@ -104,6 +104,10 @@ bench: build
 # streams (WEFT_SCALE_PROXIES, WEFT_SCALE_CHANGES); see docs/benchmarks.md.
 bench-scale:
 	$(GO) test -run '^$$' -bench ControlPlaneScale -benchtime 1x ./test/scale
+
+# 1,000 Services and 10,000 endpoints on the real test apiserver (make k8s-env).
+bench-kube-scale:
+	$(GO) test -run '^$$' -bench KubeScale -benchtime 1x -timeout 30m ./test/kubescale
 
 clean:
 	rm -rf $(BIN)
