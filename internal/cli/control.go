@@ -172,12 +172,21 @@ func serveWebhook(ctx context.Context, ln net.Listener, tlsCfg *tls.Config, k *k
 	mux := http.NewServeMux()
 	mux.Handle(inject.Path, inject.NewHandler(opts, inject.NamespacesFromClient(k.cs.CoreV1()), log.With("component", "inject")))
 	srv := &http.Server{Handler: mux, TLSConfig: tlsCfg, ReadHeaderTimeout: 5 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.ServeTLS(ln, "", "") }()
 	log.Info("injection webhook serving", "address", ln.Addr().String(), "path", inject.Path)
+	if err := serveUntilDone(ctx, srv, func() error { return srv.ServeTLS(ln, "", "") }); err != nil {
+		return fmt.Errorf("--webhook-listen: %w", err)
+	}
+	return nil
+}
+
+// serveUntilDone runs serve until ctx ends, then shuts srv down (5 s for
+// requests in flight); an error of serve ends it early.
+func serveUntilDone(ctx context.Context, srv *http.Server, serve func() error) error {
+	errc := make(chan error, 1)
+	go func() { errc <- serve() }()
 	select {
 	case err := <-errc:
-		return fmt.Errorf("--webhook-listen: %w", err)
+		return err
 	case <-ctx.Done():
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -186,10 +195,7 @@ func serveWebhook(ctx context.Context, ln net.Listener, tlsCfg *tls.Config, k *k
 	if serr := <-errc; !errors.Is(serr, http.ErrServerClosed) {
 		err = errors.Join(err, serr)
 	}
-	if err != nil {
-		return fmt.Errorf("--webhook-listen: %w", err)
-	}
-	return nil
+	return err
 }
 
 // controlCmd is `weft control`: the control plane, in universal mode or on
@@ -352,20 +358,7 @@ func serveAdmin(ctx context.Context, ln net.Listener, ready <-chan struct{}, src
 		}
 	})
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return fmt.Errorf("--admin-listen: %w", err)
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	err := srv.Shutdown(sctx)
-	if serr := <-errc; !errors.Is(serr, http.ErrServerClosed) {
-		err = errors.Join(err, serr)
-	}
-	if err != nil {
+	if err := serveUntilDone(ctx, srv, func() error { return srv.Serve(ln) }); err != nil {
 		return fmt.Errorf("--admin-listen: %w", err)
 	}
 	return nil

@@ -11,6 +11,7 @@ import (
 
 	"github.com/weft-mesh/weft/internal/control/model"
 	"github.com/weft-mesh/weft/internal/control/server"
+	"github.com/weft-mesh/weft/internal/suggest"
 )
 
 // Input is the request to explain, as the command's flags give it.
@@ -197,7 +198,7 @@ func closest(want string, names []string, baseOf func(string) string) []string {
 	limit := max(2, len(want)/3)
 	var cs []cand
 	for _, n := range names {
-		d := distance(want, n)
+		d := suggest.Distance(want, n)
 		if baseOf(n) == baseOf(want) {
 			d = min(d, 1)
 		}
@@ -211,27 +212,6 @@ func closest(want string, names []string, baseOf func(string) string) []string {
 		out = append(out, c.name)
 	}
 	return out
-}
-
-// distance is the Levenshtein distance of a and b.
-func distance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
 
 // notFoundError is an error for a name the model does not have; it is

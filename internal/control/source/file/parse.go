@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/weft-mesh/weft/internal/suggest"
+
 	"go.yaml.in/yaml/v3"
 
 	"github.com/weft-mesh/weft/internal/control/source/convert"
@@ -255,7 +257,7 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
 		seen[name] = true
 		idx, ok := fields[name]
 		if !ok {
-			d.fail(fp, key.Line, "unknown field %q%s", name, suggest(name, fields))
+			d.fail(fp, key.Line, "unknown field %q%s", name, didYouMean(name, fields))
 			continue
 		}
 		d.lines[fp] = key.Line
@@ -465,10 +467,10 @@ func join(path, name string) string {
 func mapPath(path, key string) string { return convert.MapPath(path, key) }
 
 // suggest proposes the known field closest to an unknown one.
-func suggest(name string, fields map[string][]int) string {
+func didYouMean(name string, fields map[string][]int) string {
 	best, bestDist := "", 3
 	for f := range fields {
-		dist := editDistance(strings.ToLower(name), strings.ToLower(f))
+		dist := suggest.Distance(strings.ToLower(name), strings.ToLower(f))
 		if dist < bestDist || (dist == bestDist && best != "" && f < best) {
 			best, bestDist = f, dist
 		}
@@ -477,27 +479,4 @@ func suggest(name string, fields map[string][]int) string {
 		return "; check its spelling or remove it"
 	}
 	return fmt.Sprintf(" (did you mean %q?)", best)
-}
-
-func editDistance(a, b string) int {
-	if len(a) > 64 || len(b) > 64 {
-		return math.MaxInt
-	}
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
