@@ -40,6 +40,7 @@ type index struct {
 	breakers map[ServiceRef][]*CircuitBreakerPolicy
 	authz    map[string][]*AuthorizationPolicy
 	mtls     map[string][]*MutualTLSPolicy
+	limits   map[string][]*RateLimitPolicy
 	// Endpoints by the workload they name, and (those naming none) by
 	// address.
 	byWorkload map[ObjectRef][]Endpoint
@@ -72,6 +73,12 @@ func (s *Snapshot) AuthorizationPoliciesIn(ns string) []*AuthorizationPolicy {
 // precedence order: oldest first, then by name.
 func (s *Snapshot) MutualTLSPoliciesIn(ns string) []*MutualTLSPolicy {
 	return s.index().mtls[ns]
+}
+
+// TargetedRateLimitsIn returns the RateLimits of namespace ns that have
+// targetRefs, in precedence order: oldest first, then by name.
+func (s *Snapshot) TargetedRateLimitsIn(ns string) []*RateLimitPolicy {
+	return s.index().limits[ns]
 }
 
 // EndpointsOf returns the endpoints, of services of w's namespace, that
@@ -109,6 +116,7 @@ func (s *Snapshot) index() *index {
 		breakers:   map[ServiceRef][]*CircuitBreakerPolicy{},
 		authz:      map[string][]*AuthorizationPolicy{},
 		mtls:       map[string][]*MutualTLSPolicy{},
+		limits:     map[string][]*RateLimitPolicy{},
 		byWorkload: map[ObjectRef][]Endpoint{},
 		byAddress:  map[netip.Addr][]Endpoint{},
 	}
@@ -165,6 +173,16 @@ func (s *Snapshot) indexSecurity(ix *index) {
 	}
 	for _, ps := range ix.mtls {
 		slices.SortFunc(ps, func(a, b *MutualTLSPolicy) int {
+			return cmp.Or(a.Created.Compare(b.Created), cmp.Compare(a.Name, b.Name))
+		})
+	}
+	for _, p := range s.RateLimits {
+		if len(p.TargetRefs) > 0 {
+			ix.limits[p.Namespace] = append(ix.limits[p.Namespace], p)
+		}
+	}
+	for _, ps := range ix.limits {
+		slices.SortFunc(ps, func(a, b *RateLimitPolicy) int {
 			return cmp.Or(a.Created.Compare(b.Created), cmp.Compare(a.Name, b.Name))
 		})
 	}

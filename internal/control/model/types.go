@@ -380,10 +380,25 @@ func (p *CircuitBreakerPolicy) clone() Object {
 }
 
 // RateLimitPolicy is a RateLimit: the token bucket of the route rules that
-// reference it.
+// reference it (the total only), and of the inbound ports its TargetRefs
+// select (the total and PerClient).
 type RateLimitPolicy struct {
 	Namespace, Name string
-	Limit           *weftv1.RateLimit
+	Created         time.Time
+	// TargetRefs select the workload ports whose inbound the limit
+	// applies to; none: only route rules' filters apply it.
+	TargetRefs []PolicyTargetRef
+	// Limit is the total (requests_per_second and burst only); nil when
+	// the RateLimit sets none (PerClient only).
+	Limit *weftv1.RateLimit
+	// PerClient is each caller's bucket at the inbound; nil: none.
+	PerClient *ClientRate
+}
+
+// ClientRate is the token bucket of each client of an inbound port.
+type ClientRate struct {
+	RequestsPerSecond float64
+	Burst             uint32
 }
 
 // Ref returns the reference to the policy.
@@ -394,8 +409,39 @@ func (p *RateLimitPolicy) Key() Key { return Key{KindRateLimit, p.Namespace, p.N
 
 func (p *RateLimitPolicy) clone() Object {
 	c := *p
+	c.TargetRefs = slices.Clone(p.TargetRefs)
 	c.Limit = cloneMsg(p.Limit)
+	if p.PerClient != nil {
+		pc := *p.PerClient
+		c.PerClient = &pc
+	}
 	return &c
+}
+
+// Inbound returns the rate limit of an inbound port the policy selects:
+// the total and the per-client bucket.
+func (p *RateLimitPolicy) Inbound() *weftv1.RateLimit {
+	out := &weftv1.RateLimit{RequestsPerSecond: p.Limit.GetRequestsPerSecond(), Burst: p.Limit.GetBurst()}
+	if pc := p.PerClient; pc != nil {
+		out.PerIdentityRequestsPerSecond, out.PerIdentityBurst = pc.RequestsPerSecond, pc.Burst
+	}
+	return out
+}
+
+// Validate checks what the translation relies on: the targets, and that
+// some limit is set.
+func (p *RateLimitPolicy) Validate() []FieldError {
+	var v fieldErrors
+	v.targets(p.TargetRefs)
+	switch {
+	case p.Limit == nil && p.PerClient == nil:
+		v.add("requestsPerSecond", "set requestsPerSecond (the total), perClient, or both")
+	case p.Limit != nil && !(p.Limit.GetRequestsPerSecond() > 0):
+		v.add("requestsPerSecond", "%v is not a rate: set it above 0", p.Limit.GetRequestsPerSecond())
+	case p.PerClient != nil && !(p.PerClient.RequestsPerSecond > 0):
+		v.add("perClient.requestsPerSecond", "%v is not a rate: set it above 0", p.PerClient.RequestsPerSecond)
+	}
+	return v
 }
 
 // FaultInjectionPolicy is a FaultInjection: the faults injected into the

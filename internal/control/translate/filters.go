@@ -27,6 +27,10 @@ func (b *builder) extensionFilters(obj, ns string, i int, rule model.RouteRule, 
 	}
 	if ref := rule.RateLimitRef; ref != nil {
 		if p := b.snap.RateLimits[model.ObjectRef{Namespace: ns, Name: ref.Name}]; p != nil {
+			if p.Limit == nil {
+				b.problem(obj, fmt.Sprintf("rules[%d].filters[%d]", i, ref.Filter),
+					"RateLimit %s/%s sets no requestsPerSecond: a route rule's filter applies only the total, so the rule is not limited", ns, ref.Name)
+			}
 			rr.RateLimit = cloneMsg(p.Limit)
 		} else {
 			missing(model.KindRateLimit, ref)

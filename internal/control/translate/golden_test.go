@@ -202,7 +202,7 @@ func goldenCases() []goldenCase {
 			},
 		},
 	}
-	return slices.Concat(cases, securityGoldenCases(), filterGoldenCases())
+	return slices.Concat(cases, securityGoldenCases(), filterGoldenCases(), rateLimitGoldenCases())
 }
 
 // TestGolden translates the fixture for each case and compares the result

@@ -193,8 +193,8 @@ func (b *builder) badDefaultInbound(obj, value, instead string) {
 	b.problem(obj, annotationField, "%q is not a default inbound policy; use %s; %s applies", value, defaultInboundList(), instead)
 }
 
-// security sets the authorization and the mTLS modes of a workload's
-// inbound listener. Ports the policies name beyond the workload's get an
+// security sets the authorization, the mTLS modes and the rate limits of
+// a workload's inbound listener. Ports the policies name beyond the workload's get an
 // entry of their own, unless reserved for the proxy.
 func (b *builder) security(w *model.Workload, in *weftv1.Inbound, reserved map[uint16]bool) {
 	backs := b.backing(w)
@@ -212,6 +212,7 @@ func (b *builder) security(w *model.Workload, in *weftv1.Inbound, reserved map[u
 		}
 		in.Ports[i].Mtls = proxyMTLS(ports[p])
 	}
+	b.rateLimits(w, backs, in, reserved)
 	slices.SortFunc(in.Ports, func(a, b *weftv1.InboundPort) int { return cmp.Compare(a.Port, b.Port) })
 }
 

@@ -253,6 +253,7 @@ func CheckMesh(snap *model.Snapshot, mesh Mesh) []Problem {
 	slices.SortFunc(all, func(a, b *weftv1.Service) int { return cmp.Compare(a.Name, b.Name) })
 	b.dedupAddresses(all)
 	b.checkSecurity()
+	b.checkRateLimits()
 	return b.sortedProblems()
 }
 

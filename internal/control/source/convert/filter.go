@@ -47,18 +47,42 @@ func (c *conv) extensionRef(f string, index int, ref gwv1.LocalObjectReference, 
 func (c *conv) rateLimit(p *policyapi.RateLimit) *model.RateLimitPolicy {
 	ns, name := c.meta(&p.ObjectMeta, validation.IsDNS1123Subdomain)
 	s := p.Spec
-	rps := s.RequestsPerSecond
-	if math.IsNaN(rps) || rps <= 0 || rps > maxRequestsPerSecond {
-		c.fail("spec.requestsPerSecond", "%v is not a rate: set it above 0 and at most %d", rps, int64(maxRequestsPerSecond))
+	out := &model.RateLimitPolicy{Namespace: ns, Name: name, Created: c.createdAt(&p.ObjectMeta),
+		TargetRefs: c.securityTargets(ns, s.TargetRefs)}
+	switch {
+	case s.RequestsPerSecond == 0 && s.PerClient != nil:
+		// No total: per client only.
+		if s.Burst != 0 {
+			c.fail("spec.burst", "burst is the total's: set requestsPerSecond too, or remove burst (perClient.burst is each client's)")
+		}
+	default:
+		rps, burst := c.bucket("spec.", s.RequestsPerSecond, s.Burst)
+		out.Limit = &weftv1.RateLimit{RequestsPerSecond: rps, Burst: burst}
 	}
-	burst := s.Burst
+	if pc := s.PerClient; pc != nil {
+		rps, burst := c.bucket("spec.perClient.", pc.RequestsPerSecond, pc.Burst)
+		out.PerClient = &model.ClientRate{RequestsPerSecond: rps, Burst: burst}
+		if len(s.TargetRefs) == 0 {
+			c.warn("spec.perClient", "applies only at the inbound of the workloads targetRefs select, and there are none: only route rules' filters apply this RateLimit, without perClient")
+		}
+	}
+	c.modelErrors(out.Validate())
+	return out
+}
+
+// bucket checks a token bucket's rate and burst (fields f+"requestsPerSecond"
+// and f+"burst"); an unset burst is the rate rounded up.
+func (c *conv) bucket(f string, rps float64, burst int32) (float64, uint32) {
+	if math.IsNaN(rps) || rps <= 0 || rps > maxRequestsPerSecond {
+		c.fail(f+"requestsPerSecond", "%v is not a rate: set it above 0 and at most %d", rps, int64(maxRequestsPerSecond))
+	}
 	switch {
 	case burst < 0 || burst > maxBurst:
-		c.fail("spec.burst", "%d is not a burst: set it from 1 to %d, or remove it for requestsPerSecond rounded up", burst, maxBurst)
+		c.fail(f+"burst", "%d is not a burst: set it from 1 to %d, or remove it for requestsPerSecond rounded up", burst, maxBurst)
 	case burst == 0 && rps > 0 && rps <= maxRequestsPerSecond:
 		burst = int32(min(math.Ceil(rps), maxBurst))
 	}
-	return &model.RateLimitPolicy{Namespace: ns, Name: name, Limit: &weftv1.RateLimit{RequestsPerSecond: rps, Burst: uint32(max(burst, 0))}}
+	return rps, uint32(max(burst, 0))
 }
 
 func (c *conv) faultInjection(p *policyapi.FaultInjection) *model.FaultInjectionPolicy {

@@ -7,6 +7,7 @@ import (
 
 	"google.golang.org/protobuf/encoding/prototext"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 
@@ -32,6 +33,9 @@ func renderFilters(r convert.Result) string {
 		}
 	case *model.RateLimitPolicy:
 		lines = append(lines, "limit "+prototext.MarshalOptions{}.Format(o.Limit))
+		if o.PerClient != nil || len(o.TargetRefs) > 0 {
+			lines = append(lines, fmt.Sprintf("perClient %v targets %v", o.PerClient, o.TargetRefs))
+		}
 	case *model.FaultInjectionPolicy:
 		lines = append(lines, "fault "+prototext.MarshalOptions{}.Format(o.Fault))
 	}
@@ -100,6 +104,32 @@ problem spec.requestsPerSecond: 0 is not a rate: set it above 0 and at most 1000
 			Spec: policyapi.RateLimitSpec{RequestsPerSecond: 2e9, Burst: -1}}, `invalid
 problem spec.requestsPerSecond: 2e+09 is not a rate: set it above 0 and at most 1000000000 [invalid]
 problem spec.burst: -1 is not a burst: set it from 1 to 1073741824, or remove it for requestsPerSecond rounded up [invalid]`},
+
+		{"rate limit: targets and per client", &policyapi.RateLimit{ObjectMeta: metav1.ObjectMeta{Name: "rl", Namespace: "shop"},
+			Spec: policyapi.RateLimitSpec{RequestsPerSecond: 100, TargetRefs: []policyapi.TargetReference{{Kind: "Service", Name: "web", SectionName: ptr.To(intstr.FromString("http"))}, {Group: "weft.dev", Kind: "Workload", Name: "web-0"}},
+				PerClient: &policyapi.RateLimitPerClient{RequestsPerSecond: 0.5}}}, `object RateLimit shop/rl
+ref 4 spec.targetRefs[0] -> shop/web:0 Service
+ref 4 spec.targetRefs[1] -> shop/web-0:0 Workload
+limit requests_per_second:100 burst:100
+perClient &{0.5 1} targets [{Service web http} {Workload web-0 }]`},
+		{"rate limit: per client only", &policyapi.RateLimit{ObjectMeta: metav1.ObjectMeta{Name: "rl", Namespace: "shop"},
+			Spec: policyapi.RateLimitSpec{TargetRefs: []policyapi.TargetReference{{Kind: "Service", Name: "web"}},
+				PerClient: &policyapi.RateLimitPerClient{RequestsPerSecond: 5, Burst: 2}}}, `object RateLimit shop/rl
+ref 4 spec.targetRefs[0] -> shop/web:0 Service
+limit <nil>
+perClient &{5 2} targets [{Service web }]`},
+		{"rate limit: per client without targets", &policyapi.RateLimit{ObjectMeta: metav1.ObjectMeta{Name: "rl"},
+			Spec: policyapi.RateLimitSpec{RequestsPerSecond: 1, PerClient: &policyapi.RateLimitPerClient{RequestsPerSecond: 1}}}, `object RateLimit default/rl
+problem spec.perClient: applies only at the inbound of the workloads targetRefs select, and there are none: only route rules' filters apply this RateLimit, without perClient
+limit requests_per_second:1 burst:1
+perClient &{1 1} targets []`},
+		{"rate limit: bad per client, burst without a total, bad target", &policyapi.RateLimit{ObjectMeta: metav1.ObjectMeta{Name: "rl"},
+			Spec: policyapi.RateLimitSpec{Burst: 3, TargetRefs: []policyapi.TargetReference{{Kind: "Pod", Name: "x"}},
+				PerClient: &policyapi.RateLimitPerClient{RequestsPerSecond: -1, Burst: -2}}}, `invalid
+problem spec.targetRefs[0].kind: a policy targets a Service (group: "", kind: Service) or a Workload (group: weft.dev, kind: Workload), not Pod [invalid]
+problem spec.burst: burst is the total's: set requestsPerSecond too, or remove burst (perClient.burst is each client's) [invalid]
+problem spec.perClient.requestsPerSecond: -1 is not a rate: set it above 0 and at most 1000000000 [invalid]
+problem spec.perClient.burst: -2 is not a burst: set it from 1 to 1073741824, or remove it for requestsPerSecond rounded up [invalid]`},
 
 		{"fault: delay and HTTP abort", &policyapi.FaultInjection{ObjectMeta: metav1.ObjectMeta{Name: "f", Namespace: "shop"},
 			Spec: policyapi.FaultInjectionSpec{Delay: &policyapi.FaultDelay{Percent: 10, FixedDelay: "1.5s"}, Abort: &policyapi.FaultAbort{Percent: 100, HTTPStatus: ptr.To[int32](503)}}}, `object FaultInjection shop/f

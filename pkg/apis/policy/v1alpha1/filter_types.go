@@ -9,9 +9,17 @@ import (
 // the limit gets 429 Too Many Requests with Retry-After (gRPC:
 // RESOURCE_EXHAUSTED). Each proxy keeps its own bucket (a local limit).
 //
-// A RateLimit applies where an HTTPRoute or GRPCRoute rule of its
-// namespace references it with a filter of type ExtensionRef (group
-// policy.weft.dev, kind RateLimit).
+// A RateLimit applies in two ways, which may be combined:
+//
+//   - where an HTTPRoute or GRPCRoute rule of its namespace references it
+//     with a filter of type ExtensionRef (group policy.weft.dev, kind
+//     RateLimit): only the total (requestsPerSecond, burst) applies, in
+//     each caller's proxy; perClient is ignored there;
+//   - at the inbound of the workloads its targetRefs select: the whole
+//     limit, the total and perClient, applies in each selected workload's
+//     proxy to the requests arriving on the selected port(s). When two
+//     RateLimits select the same port, the oldest (then the first by name)
+//     applies and the other is reported.
 //
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
@@ -29,10 +37,53 @@ type RateLimit struct {
 	Status PolicyStatus `json:"status,omitempty"`
 }
 
-// RateLimitSpec is what a RateLimit asks for.
+// RateLimitSpec is what a RateLimit asks for: a total, a per-client
+// limit, or both.
+//
+// +kubebuilder:validation:XValidation:rule="has(self.requestsPerSecond) || has(self.perClient)",message="set requestsPerSecond (the total), perClient, or both"
+// +kubebuilder:validation:XValidation:rule="!has(self.burst) || has(self.requestsPerSecond)",message="burst is the total's: set requestsPerSecond too, or remove burst (perClient.burst is each client's)",fieldPath=".burst"
 type RateLimitSpec struct {
-	// RequestsPerSecond is the average rate allowed: greater than 0, at
-	// most 1,000,000,000; fractions allowed (0.5: one request every 2s).
+	// TargetRefs are the Services and Workloads at whose inbound the limit
+	// applies (total and perClient); none: the limit applies only where a
+	// route rule references it.
+	//
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=16
+	// +kubebuilder:validation:XValidation:rule="self.all(i, a, self.all(j, b, j <= i || a.kind != b.kind || a.name != b.name || !((!has(a.sectionName) && !has(b.sectionName)) || (has(a.sectionName) && has(b.sectionName) && ((type(a.sectionName) == int || string(a.sectionName).matches('^[-+]?[0-9]+$')) ? ((type(b.sectionName) == int || string(b.sectionName).matches('^[-+]?[0-9]+$')) && (type(a.sectionName) == int ? a.sectionName : int(a.sectionName)) == (type(b.sectionName) == int ? b.sectionName : int(b.sectionName))) : (!(type(b.sectionName) == int || string(b.sectionName).matches('^[-+]?[0-9]+$')) && a.sectionName == b.sectionName))))))",message="targetRefs must be unique: each kind, name and sectionName at most once (a sectionName number written as text is the same number)"
+	TargetRefs []TargetReference `json:"targetRefs,omitempty"`
+
+	// RequestsPerSecond is the average total rate allowed: greater than 0,
+	// at most 1,000,000,000; fractions allowed (0.5: one request every
+	// 2s). Optional when perClient is set (then there is no total limit);
+	// a route rule's ExtensionRef filter needs it.
+	//
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:ExclusiveMinimum=true
+	// +kubebuilder:validation:Maximum=1000000000
+	RequestsPerSecond float64 `json:"requestsPerSecond,omitempty"`
+
+	// Burst is how many requests may pass at once (the bucket's size):
+	// from 1 to 1,073,741,824. Unset: requestsPerSecond rounded up.
+	//
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=1073741824
+	Burst int32 `json:"burst,omitempty"`
+
+	// PerClient gives each client, by its verified identity (its SPIFFE
+	// ID; plaintext clients share one bucket), a bucket of its own. It
+	// applies only at the inbound of the workloads targetRefs select.
+	//
+	// +optional
+	PerClient *RateLimitPerClient `json:"perClient,omitempty"`
+}
+
+// RateLimitPerClient is the token bucket of each client.
+type RateLimitPerClient struct {
+	// RequestsPerSecond is each client's average rate: greater than 0, at
+	// most 1,000,000,000; fractions allowed.
 	//
 	// +required
 	// +kubebuilder:validation:Minimum=0
@@ -40,8 +91,8 @@ type RateLimitSpec struct {
 	// +kubebuilder:validation:Maximum=1000000000
 	RequestsPerSecond float64 `json:"requestsPerSecond"`
 
-	// Burst is how many requests may pass at once (the bucket's size):
-	// from 1 to 1,073,741,824. Unset: requestsPerSecond rounded up.
+	// Burst is how many requests a client may send at once: from 1 to
+	// 1,073,741,824. Unset: requestsPerSecond rounded up.
 	//
 	// +optional
 	// +kubebuilder:validation:Minimum=1
