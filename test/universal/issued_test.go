@@ -148,9 +148,9 @@ func (m *issuedMesh) proxyWith(sa, nodeID string, watch []string, explicitBase i
 	case err := <-done:
 		cancel()
 		t.Fatalf("proxy %s exited: %v", nodeID, err)
-	case <-time.After(15 * time.Second):
+	case <-time.After(45 * time.Second): // generous: a loaded 2-core machine under -race
 		cancel()
-		t.Fatalf("proxy %s got no config from the control plane", nodeID)
+		t.Fatalf("proxy %s got no config from the control plane within 45s", nodeID)
 	}
 	m.proxyDone = append(m.proxyDone, done)
 	stop = func() {
