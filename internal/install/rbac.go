@@ -18,7 +18,7 @@ func gatewayAPIGroup() string { return "gateway.networking.k8s.io" }
 // PolicyResources are weft's policy.weft.dev resources the control plane
 // reads and writes the status of.
 func PolicyResources() []string {
-	return []string{"authorizationpolicies", "circuitbreakers", "faultinjections", "mutualtlspolicies", "ratelimits", "retrybudgets"}
+	return []string{"authorizationpolicies", "circuitbreakers", "faultinjections", "loadbalancers", "mutualtlspolicies", "ratelimits", "retrybudgets"}
 }
 
 // clusterRules are the control plane's cluster-wide permissions, each

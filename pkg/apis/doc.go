@@ -1,7 +1,7 @@
 // Package apis holds weft's Kubernetes API types, one package per group and
 // version: weft/v1alpha1 (weft.dev: Workload) and policy/v1alpha1
-// (policy.weft.dev: RetryBudget, CircuitBreaker, AuthorizationPolicy,
-// MutualTLSPolicy). The universal-mode file source decodes the same types,
+// (policy.weft.dev: RetryBudget, CircuitBreaker, LoadBalancer,
+// AuthorizationPolicy, MutualTLSPolicy, RateLimit, FaultInjection). The universal-mode file source decodes the same types,
 // so a resource means the same in a directory of files and in a cluster.
 //
 // The CustomResourceDefinitions in deploy/crds are generated from these

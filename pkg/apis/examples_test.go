@@ -38,7 +38,7 @@ func TestDocsExamples(t *testing.T) {
 			examples = append(examples, weftDocuments(t, path, block.line, block.text)...)
 		}
 	}
-	checkExamples(t, examples, "Workload", "RetryBudget", "CircuitBreaker", "AuthorizationPolicy", "MutualTLSPolicy", "RateLimit", "FaultInjection")
+	checkExamples(t, examples, "Workload", "RetryBudget", "CircuitBreaker", "LoadBalancer", "AuthorizationPolicy", "MutualTLSPolicy", "RateLimit", "FaultInjection")
 }
 
 // TestFileSourceFixtures checks that the apiserver accepts every document

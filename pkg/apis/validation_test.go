@@ -35,7 +35,7 @@ type validationCase struct {
 // checks that it decides the same.
 func TestValidation(t *testing.T) {
 	c := newClient(t, "shop")
-	cases := [][]validationCase{workloadCases(), trafficCases(), filterCases(), authorizationCases(), mutualTLSCases()}
+	cases := [][]validationCase{workloadCases(), trafficCases(), loadBalancerCases(), filterCases(), authorizationCases(), mutualTLSCases()}
 	for _, group := range cases {
 		for _, tc := range group {
 			t.Run(tc.name, func(t *testing.T) {

@@ -20,6 +20,7 @@ type Snapshot struct {
 	Routes          map[RouteRef]*Route
 	RetryBudgets    map[ObjectRef]*RetryBudgetPolicy
 	CircuitBreakers map[ObjectRef]*CircuitBreakerPolicy
+	LoadBalancers   map[ObjectRef]*LoadBalancerPolicy
 	// Namespaces holds the namespaces applied, by name: a namespace
 	// need not be applied for objects to be in it.
 	Namespaces            map[string]*Namespace
@@ -38,6 +39,7 @@ type index struct {
 	routes   map[ServiceRef][]*Route
 	budgets  map[ServiceRef][]*RetryBudgetPolicy
 	breakers map[ServiceRef][]*CircuitBreakerPolicy
+	lbs      map[ServiceRef][]*LoadBalancerPolicy
 	authz    map[string][]*AuthorizationPolicy
 	mtls     map[string][]*MutualTLSPolicy
 	limits   map[string][]*RateLimitPolicy
@@ -61,6 +63,12 @@ func (s *Snapshot) RetryBudgetsFor(svc ServiceRef) []*RetryBudgetPolicy {
 // precedence order: oldest first, then by namespace and name.
 func (s *Snapshot) CircuitBreakersFor(svc ServiceRef) []*CircuitBreakerPolicy {
 	return s.index().breakers[svc]
+}
+
+// LoadBalancersFor returns the load balancer policies targeting svc, in
+// precedence order: oldest first, then by namespace and name.
+func (s *Snapshot) LoadBalancersFor(svc ServiceRef) []*LoadBalancerPolicy {
+	return s.index().lbs[svc]
 }
 
 // AuthorizationPoliciesIn returns the authorization policies of namespace
@@ -114,6 +122,7 @@ func (s *Snapshot) index() *index {
 		routes:     map[ServiceRef][]*Route{},
 		budgets:    map[ServiceRef][]*RetryBudgetPolicy{},
 		breakers:   map[ServiceRef][]*CircuitBreakerPolicy{},
+		lbs:        map[ServiceRef][]*LoadBalancerPolicy{},
 		authz:      map[string][]*AuthorizationPolicy{},
 		mtls:       map[string][]*MutualTLSPolicy{},
 		limits:     map[string][]*RateLimitPolicy{},
@@ -147,6 +156,14 @@ func (s *Snapshot) index() *index {
 	}
 	for _, ps := range ix.breakers {
 		slices.SortFunc(ps, func(a, b *CircuitBreakerPolicy) int {
+			return cmp.Or(a.Created.Compare(b.Created), cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
+		})
+	}
+	for _, p := range s.LoadBalancers {
+		ix.lbs[p.TargetRef] = append(ix.lbs[p.TargetRef], p)
+	}
+	for _, ps := range ix.lbs {
+		slices.SortFunc(ps, func(a, b *LoadBalancerPolicy) int {
 			return cmp.Or(a.Created.Compare(b.Created), cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
 		})
 	}
@@ -206,7 +223,8 @@ func (s *Snapshot) shallowCopy() *Snapshot {
 	return &Snapshot{
 		Revision: s.Revision, Services: s.Services, Endpoints: s.Endpoints, Workloads: s.Workloads,
 		Routes: s.Routes, RetryBudgets: s.RetryBudgets, CircuitBreakers: s.CircuitBreakers,
-		Namespaces: s.Namespaces, AuthorizationPolicies: s.AuthorizationPolicies, MutualTLSPolicies: s.MutualTLSPolicies,
+		LoadBalancers: s.LoadBalancers,
+		Namespaces:    s.Namespaces, AuthorizationPolicies: s.AuthorizationPolicies, MutualTLSPolicies: s.MutualTLSPolicies,
 		RateLimits: s.RateLimits, FaultInjections: s.FaultInjections,
 	}
 }
@@ -228,6 +246,7 @@ func emptySnapshot() *Snapshot {
 		Routes:                map[RouteRef]*Route{},
 		RetryBudgets:          map[ObjectRef]*RetryBudgetPolicy{},
 		CircuitBreakers:       map[ObjectRef]*CircuitBreakerPolicy{},
+		LoadBalancers:         map[ObjectRef]*LoadBalancerPolicy{},
 		Namespaces:            map[string]*Namespace{},
 		AuthorizationPolicies: map[ObjectRef]*AuthorizationPolicy{},
 		MutualTLSPolicies:     map[ObjectRef]*MutualTLSPolicy{},

@@ -24,7 +24,7 @@ type Source interface {
 
 // Change is an upsert or a deletion of one object: set exactly one of
 // Upsert (a *Service, *EndpointSet, *Workload, *Route, *RetryBudgetPolicy,
-// *CircuitBreakerPolicy, *Namespace, *AuthorizationPolicy,
+// *CircuitBreakerPolicy, *LoadBalancerPolicy, *Namespace, *AuthorizationPolicy,
 // *MutualTLSPolicy, *RateLimitPolicy or *FaultInjectionPolicy) and Delete (the Key of the object to delete).
 type Change struct {
 	Upsert Object
@@ -59,7 +59,7 @@ func NewStore() *Store {
 		subs:     map[chan uint64]struct{}{},
 	}
 	for _, k := range []Kind{KindService, KindEndpoints, KindWorkload, KindHTTPRoute, KindRetryBudget, KindCircuitBreaker,
-		KindNamespace, KindAuthorization, KindMutualTLS, KindRateLimit, KindFault} {
+		KindLoadBalancer, KindNamespace, KindAuthorization, KindMutualTLS, KindRateLimit, KindFault} {
 		s.fresh[k] = true
 	}
 	return s
@@ -274,6 +274,8 @@ func (s *Store) write(k Key, o Object) {
 		setOrDelete(mapFor(s, KindRetryBudget, &s.cur.RetryBudgets), ObjectRef{k.Namespace, k.Name}, o, func(o Object) *RetryBudgetPolicy { return o.(*RetryBudgetPolicy) })
 	case KindCircuitBreaker:
 		setOrDelete(mapFor(s, KindCircuitBreaker, &s.cur.CircuitBreakers), ObjectRef{k.Namespace, k.Name}, o, func(o Object) *CircuitBreakerPolicy { return o.(*CircuitBreakerPolicy) })
+	case KindLoadBalancer:
+		setOrDelete(mapFor(s, KindLoadBalancer, &s.cur.LoadBalancers), ObjectRef{k.Namespace, k.Name}, o, func(o Object) *LoadBalancerPolicy { return o.(*LoadBalancerPolicy) })
 	case KindNamespace:
 		setOrDelete(mapFor(s, KindNamespace, &s.cur.Namespaces), k.Name, o, func(o Object) *Namespace { return o.(*Namespace) })
 	case KindAuthorization:
@@ -316,7 +318,7 @@ func validateKey(k Key) error {
 		}
 		return nil
 	case KindService, KindEndpoints, KindWorkload, KindHTTPRoute, KindGRPCRoute, KindRetryBudget, KindCircuitBreaker,
-		KindAuthorization, KindMutualTLS, KindRateLimit, KindFault:
+		KindLoadBalancer, KindAuthorization, KindMutualTLS, KindRateLimit, KindFault:
 	case "":
 		return fmt.Errorf("%w: neither Upsert nor Delete is set", ErrInvalid)
 	default:

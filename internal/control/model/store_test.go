@@ -50,6 +50,9 @@ func view(s *Snapshot) string {
 	for r := range s.CircuitBreakers {
 		out = append(out, "cb "+r.String())
 	}
+	for r := range s.LoadBalancers {
+		out = append(out, "lb "+r.String())
+	}
 	for n := range s.Namespaces {
 		out = append(out, "ns "+n)
 	}
@@ -86,11 +89,12 @@ func TestApply(t *testing.T) {
 				{Upsert: &Route{Namespace: "ns", Name: "r", Kind: RouteGRPC}},
 				{Upsert: &RetryBudgetPolicy{Namespace: "ns", Name: "rb"}},
 				{Upsert: &CircuitBreakerPolicy{Namespace: "ns", Name: "cb"}},
+				{Upsert: &LoadBalancerPolicy{Namespace: "ns", Name: "lb"}},
 				{Upsert: &Namespace{Name: "ns"}},
 				{Upsert: &AuthorizationPolicy{Namespace: "ns", Name: "az"}},
 				{Upsert: &MutualTLSPolicy{Namespace: "ns", Name: "mt"}},
 			}}},
-			want: "[authz ns/az cb ns/cb eps ns/web [10.0.0.1:80] mtls ns/mt ns ns rb ns/rb route grpc ns/r route http ns/r " +
+			want: "[authz ns/az cb ns/cb eps ns/web [10.0.0.1:80] lb ns/lb mtls ns/mt ns ns rb ns/rb route grpc ns/r route http ns/r " +
 				"svc ns/web ports=[{http 80 0 }] wl ns/web-0]",
 			revision: 1,
 		},
@@ -334,6 +338,8 @@ func TestIndex(t *testing.T) {
 		Change{Upsert: &RetryBudgetPolicy{Namespace: "ns", Name: "y", Created: t0.Add(time.Hour), TargetRef: web}},
 		Change{Upsert: &RetryBudgetPolicy{Namespace: "ns", Name: "x", Created: t0, TargetRef: web}},
 		Change{Upsert: &CircuitBreakerPolicy{Namespace: "ns", Name: "cb", TargetRef: web}},
+		Change{Upsert: &LoadBalancerPolicy{Namespace: "ns", Name: "lb-new", Created: t0.Add(time.Hour), TargetRef: web}},
+		Change{Upsert: &LoadBalancerPolicy{Namespace: "ns", Name: "lb-old", Created: t0, TargetRef: web}},
 	); err != nil {
 		t.Fatal(err)
 	}
@@ -354,6 +360,13 @@ func TestIndex(t *testing.T) {
 	}
 	if n := len(snap.CircuitBreakersFor(web)); n != 1 {
 		t.Errorf("CircuitBreakersFor(web) has %d policies, want 1", n)
+	}
+	var lbs []string
+	for _, p := range snap.LoadBalancersFor(web) {
+		lbs = append(lbs, p.Name)
+	}
+	if want := []string{"lb-old", "lb-new"}; !slices.Equal(lbs, want) {
+		t.Errorf("LoadBalancersFor(web) = %v, want %v (oldest first)", lbs, want)
 	}
 	if n := len(snap.RoutesFor(ServiceRef{"ns", "nope"})); n != 0 {
 		t.Errorf("RoutesFor(unknown) has %d routes", n)

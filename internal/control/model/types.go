@@ -23,6 +23,7 @@ const (
 	KindGRPCRoute      Kind = "GRPCRoute"
 	KindRetryBudget    Kind = "RetryBudgetPolicy"
 	KindCircuitBreaker Kind = "CircuitBreakerPolicy"
+	KindLoadBalancer   Kind = "LoadBalancerPolicy"
 	// KindNamespace is cluster-scoped: its Key has no Namespace.
 	KindNamespace     Kind = "Namespace"
 	KindAuthorization Kind = "AuthorizationPolicy"
@@ -376,6 +377,26 @@ func (p *CircuitBreakerPolicy) Key() Key { return Key{KindCircuitBreaker, p.Name
 func (p *CircuitBreakerPolicy) clone() Object {
 	c := *p
 	c.Breaker = cloneMsg(p.Breaker)
+	return &c
+}
+
+// LoadBalancerPolicy sets the load balancer of a Service (every port).
+type LoadBalancerPolicy struct {
+	Namespace, Name string
+	Created         time.Time
+	TargetRef       ServiceRef
+	Balancer        *weftv1.LoadBalancer
+}
+
+// Ref returns the reference to the policy.
+func (p *LoadBalancerPolicy) Ref() ObjectRef { return ObjectRef{p.Namespace, p.Name} }
+
+// Key implements Object.
+func (p *LoadBalancerPolicy) Key() Key { return Key{KindLoadBalancer, p.Namespace, p.Name} }
+
+func (p *LoadBalancerPolicy) clone() Object {
+	c := *p
+	c.Balancer = cloneMsg(p.Balancer)
 	return &c
 }
 

@@ -202,7 +202,7 @@ func goldenCases() []goldenCase {
 			},
 		},
 	}
-	return slices.Concat(cases, securityGoldenCases(), filterGoldenCases(), rateLimitGoldenCases())
+	return slices.Concat(cases, securityGoldenCases(), filterGoldenCases(), rateLimitGoldenCases(), loadBalancerGoldenCases())
 }
 
 // TestGolden translates the fixture for each case and compares the result

@@ -230,6 +230,7 @@ func CheckMesh(snap *model.Snapshot, mesh Mesh) []Problem {
 		svc := snap.Services[ref]
 		b.retryBudget(svc)
 		b.circuitBreaker(svc)
+		b.loadBalancer(svc)
 		for _, sp := range svc.Ports {
 			b.include(svc, sp)
 		}
@@ -242,6 +243,11 @@ func CheckMesh(snap *model.Snapshot, mesh Mesh) []Problem {
 	for _, ref := range sortedKeys(snap.CircuitBreakers, compareObjectRef) {
 		if p := snap.CircuitBreakers[ref]; snap.Services[p.TargetRef] == nil {
 			b.problem(string(model.KindCircuitBreaker)+" "+ref.String(), "targetRef", "service %s does not exist", p.TargetRef)
+		}
+	}
+	for _, ref := range sortedKeys(snap.LoadBalancers, compareObjectRef) {
+		if p := snap.LoadBalancers[ref]; snap.Services[p.TargetRef] == nil {
+			b.problem(string(model.KindLoadBalancer)+" "+ref.String(), "targetRef", "service %s does not exist", p.TargetRef)
 		}
 	}
 	// Endpoints, and addresses claimed twice, over every service port.
@@ -328,6 +334,7 @@ func (b *builder) service(e *entry) *weftv1.Service {
 	out.Routes = b.routes(e)
 	out.RetryBudget = b.retryBudget(e.svc)
 	out.CircuitBreaker = b.circuitBreaker(e.svc)
+	out.LoadBalancer = b.loadBalancer(e.svc)
 	return out
 }
 
@@ -613,6 +620,26 @@ func (b *builder) circuitBreaker(svc *model.Service) *weftv1.CircuitBreaker {
 		return nil
 	}
 	return cmp.Or(cloneMsg(chosen.Breaker), &weftv1.CircuitBreaker{})
+}
+
+// loadBalancer is retryBudget for load balancer policies.
+func (b *builder) loadBalancer(svc *model.Service) *weftv1.LoadBalancer {
+	var chosen *model.LoadBalancerPolicy
+	for _, p := range b.snap.LoadBalancersFor(svc.Ref()) {
+		obj := string(model.KindLoadBalancer) + " " + p.Ref().String()
+		lb := cmp.Or(p.Balancer, &weftv1.LoadBalancer{})
+		name := ""
+		if chosen != nil {
+			name = string(model.KindLoadBalancer) + " " + chosen.Ref().String()
+		}
+		if b.policyOK(obj, p.Namespace, svc, chosen != nil, name, &weftv1.Service{Name: "check", LoadBalancer: lb}) {
+			chosen = p
+		}
+	}
+	if chosen == nil {
+		return nil
+	}
+	return cmp.Or(cloneMsg(chosen.Balancer), &weftv1.LoadBalancer{})
 }
 
 // policyOK reports whether a policy applies: it must be in the service's

@@ -53,7 +53,8 @@ const (
 	RoleBackend
 	// RoleMirror is a RequestMirror filter's backendRef.
 	RoleMirror
-	// RolePolicy is a RetryBudget's or CircuitBreaker's targetRef.
+	// RolePolicy is a RetryBudget's, CircuitBreaker's or LoadBalancer's
+	// targetRef.
 	RolePolicy
 	// RoleSecurity is a targetRef of an AuthorizationPolicy or
 	// MutualTLSPolicy.
@@ -102,7 +103,7 @@ type Options struct {
 
 // Object converts one resource: a *corev1.Service, *corev1.Namespace,
 // *gwv1.HTTPRoute, *gwv1.GRPCRoute, *weftapi.Workload,
-// *policyapi.RetryBudget, *policyapi.CircuitBreaker,
+// *policyapi.RetryBudget, *policyapi.CircuitBreaker, *policyapi.LoadBalancer,
 // *policyapi.AuthorizationPolicy, *policyapi.MutualTLSPolicy,
 // *policyapi.RateLimit or *policyapi.FaultInjection. The
 // resource is not modified. A namespaced resource without a namespace is
@@ -125,6 +126,8 @@ func Object(obj any, o Options) Result {
 		out = c.retryBudget(v)
 	case *policyapi.CircuitBreaker:
 		out = c.circuitBreaker(v)
+	case *policyapi.LoadBalancer:
+		out = c.loadBalancer(v)
 	case *corev1.Namespace:
 		out = c.namespace(v)
 	case *policyapi.AuthorizationPolicy:

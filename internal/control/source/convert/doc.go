@@ -2,7 +2,7 @@
 // model objects: core v1 Services and Namespaces, Gateway API HTTPRoutes and
 // GRPCRoutes attached to Services (GAMMA), and weft's own resources
 // (pkg/apis/weft/v1alpha1 Workload, pkg/apis/policy/v1alpha1 RetryBudget,
-// CircuitBreaker, AuthorizationPolicy, MutualTLSPolicy, and the route filters
+// CircuitBreaker, LoadBalancer, AuthorizationPolicy, MutualTLSPolicy, and the route filters
 // RateLimit and FaultInjection).
 //
 // Both sources of the control plane use it, so a resource means the same in

@@ -2,6 +2,7 @@ package convert
 
 import (
 	"cmp"
+	"strings"
 
 	"k8s.io/apimachinery/pkg/util/validation"
 
@@ -52,4 +53,67 @@ func (c *conv) circuitBreaker(p *policyapi.CircuitBreaker) *model.CircuitBreaker
 		b.AdaptiveConcurrency = &weftv1.AdaptiveConcurrency{Enabled: a.Enabled, InitialLimit: a.InitialLimit, MinLimit: a.MinLimit, MaxLimit: a.MaxLimit}
 	}
 	return &model.CircuitBreakerPolicy{Namespace: ns, Name: name, Created: c.createdAt(&p.ObjectMeta), TargetRef: c.target(ns, s.TargetRef), Breaker: b}
+}
+
+// balancingPolicies maps a LoadBalancer's policy to the proxy's name.
+var balancingPolicies = map[policyapi.BalancingPolicy]string{
+	"":                              "",
+	policyapi.BalancingP2CEWMA:      "p2c-ewma",
+	policyapi.BalancingRoundRobin:   "round-robin",
+	policyapi.BalancingLeastRequest: "least-request",
+	policyapi.BalancingRingHash:     "ring-hash",
+}
+
+func (c *conv) loadBalancer(p *policyapi.LoadBalancer) *model.LoadBalancerPolicy {
+	ns, name := c.meta(&p.ObjectMeta, validation.IsDNS1123Subdomain)
+	s := p.Spec
+	lb := &weftv1.LoadBalancer{}
+	policy, ok := balancingPolicies[s.Policy]
+	if !ok {
+		c.fail("spec.policy", "unknown policy %q; use %s, %s, %s or %s", s.Policy,
+			policyapi.BalancingP2CEWMA, policyapi.BalancingRoundRobin, policyapi.BalancingLeastRequest, policyapi.BalancingRingHash)
+	}
+	lb.Policy = policy
+	switch h := s.HashOn; {
+	case h == nil && s.Policy == policyapi.BalancingRingHash:
+		c.fail("spec.policy", "policy RingHash needs hashOn: a header, a cookie or sourceAddress")
+	case h == nil:
+	case s.Policy != policyapi.BalancingRingHash:
+		c.fail("spec.hashOn", "hashOn is only used by policy RingHash; set policy: RingHash or remove hashOn")
+	default:
+		set := 0
+		lb.HashOn = &weftv1.HashOn{SourceIp: h.SourceAddress}
+		if h.SourceAddress {
+			set++
+		}
+		if h.Header != nil {
+			set++
+			lb.HashOn.Header = c.hashName("spec.hashOn.header.name", h.Header.Name)
+		}
+		if h.Cookie != nil {
+			set++
+			lb.HashOn.Cookie = c.hashName("spec.hashOn.cookie.name", h.Cookie.Name)
+		}
+		if set != 1 {
+			c.fail("spec.hashOn", "set exactly one of header, cookie or sourceAddress: true")
+		}
+	}
+	return &model.LoadBalancerPolicy{Namespace: ns, Name: name, Created: c.createdAt(&p.ObjectMeta), TargetRef: c.target(ns, s.TargetRef), Balancer: lb}
+}
+
+// hashName checks the name of a header or cookie that RingHash hashes.
+func (c *conv) hashName(field, name string) string {
+	switch {
+	case name == "":
+		c.fail(field, "the name is required")
+	case len(name) > 256:
+		c.fail(field, "%d characters: at most 256", len(name))
+	case strings.IndexFunc(name, func(r rune) bool { return !isTokenChar(r) }) >= 0:
+		c.fail(field, "%q is not an HTTP token (letters, digits and !#$%%&'*+-.^_`|~)", name)
+	}
+	return name
+}
+
+func isTokenChar(r rune) bool {
+	return r < 0x80 && (r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("!#$%&'*+-.^_`|~", r))
 }

@@ -30,10 +30,10 @@
 //     the route's namespace. Parents of other kinds are ignored; CORS and
 //     sessionPersistence are not supported. metadata.creationTimestamp, else
 //     the file's modification time, is the route's creation time.
-//   - policy.weft.dev/v1alpha1 RetryBudget and CircuitBreaker: a targetRef
-//     to a Service of the policy's namespace (group "", kind Service) and
-//     the fields of weftv1.RetryBudget and weftv1.CircuitBreaker in
-//     camelCase, durations as Go durations ("10s").
+//   - policy.weft.dev/v1alpha1 RetryBudget, CircuitBreaker and LoadBalancer:
+//     a targetRef to a Service of the policy's namespace (group "", kind
+//     Service) and the fields of weftv1.RetryBudget, weftv1.CircuitBreaker
+//     and weftv1.LoadBalancer in camelCase, durations as Go durations ("10s").
 //   - policy.weft.dev/v1alpha1 RateLimit and FaultInjection: what route
 //     rules' ExtensionRef filters name. A rule whose filter names one that
 //     does not exist answers every request with 500 (the translation

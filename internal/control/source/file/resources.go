@@ -29,7 +29,7 @@ const (
 func kinds() [][2]string {
 	return [][2]string{
 		{apiCore, "Service"}, {apiWeft, "Workload"}, {apiGateway, "HTTPRoute"}, {apiGateway, "GRPCRoute"},
-		{apiPolicy, "RetryBudget"}, {apiPolicy, "CircuitBreaker"},
+		{apiPolicy, "RetryBudget"}, {apiPolicy, "CircuitBreaker"}, {apiPolicy, "LoadBalancer"},
 		{apiCore, "Namespace"}, {apiPolicy, "AuthorizationPolicy"}, {apiPolicy, "MutualTLSPolicy"},
 		{apiPolicy, "RateLimit"}, {apiPolicy, "FaultInjection"},
 	}
@@ -51,6 +51,8 @@ func newObject(apiVersion, kind string) any {
 		return &policyapi.RetryBudget{}
 	case [2]string{apiPolicy, "CircuitBreaker"}:
 		return &policyapi.CircuitBreaker{}
+	case [2]string{apiPolicy, "LoadBalancer"}:
+		return &policyapi.LoadBalancer{}
 	case [2]string{apiCore, "Namespace"}:
 		return &corev1.Namespace{}
 	case [2]string{apiPolicy, "AuthorizationPolicy"}:

@@ -40,6 +40,7 @@ const (
 	kindReferenceGrant
 	kindRetryBudget
 	kindCircuitBreaker
+	kindLoadBalancer
 	kindAuthorization
 	kindMutualTLS
 	kindRateLimit
@@ -79,6 +80,8 @@ func (k kind) info() resourceInfo {
 		return resourceInfo{policyapi.SchemeGroupVersion, "retrybudgets", "RetryBudget", func() runtime.Object { return &policyapi.RetryBudget{} }}
 	case kindCircuitBreaker:
 		return resourceInfo{policyapi.SchemeGroupVersion, "circuitbreakers", "CircuitBreaker", func() runtime.Object { return &policyapi.CircuitBreaker{} }}
+	case kindLoadBalancer:
+		return resourceInfo{policyapi.SchemeGroupVersion, "loadbalancers", "LoadBalancer", func() runtime.Object { return &policyapi.LoadBalancer{} }}
 	case kindAuthorization:
 		return resourceInfo{policyapi.SchemeGroupVersion, "authorizationpolicies", "AuthorizationPolicy", func() runtime.Object { return &policyapi.AuthorizationPolicy{} }}
 	case kindMutualTLS:

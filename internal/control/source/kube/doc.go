@@ -34,7 +34,7 @@
 //   - weft.dev/v1alpha1 Workloads (VMs joining the mesh): model Workloads,
 //     and endpoints of the Services whose selector matches them; a pod of
 //     the same name wins.
-//   - policy.weft.dev/v1alpha1 RetryBudgets, CircuitBreakers,
+//   - policy.weft.dev/v1alpha1 RetryBudgets, CircuitBreakers, LoadBalancers,
 //     AuthorizationPolicies and MutualTLSPolicies, and the RateLimits and
 //     FaultInjections that route rules' ExtensionRef filters name.
 //

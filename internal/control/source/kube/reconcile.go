@@ -32,6 +32,8 @@ func (k kind) modelKind() model.Kind {
 		return model.KindRetryBudget
 	case kindCircuitBreaker:
 		return model.KindCircuitBreaker
+	case kindLoadBalancer:
+		return model.KindLoadBalancer
 	case kindAuthorization:
 		return model.KindAuthorization
 	case kindMutualTLS:

@@ -157,7 +157,7 @@ func (s *Source) writeStatus(ctx context.Context, st *model.Store) {
 // changed; false when a write failed.
 func (s *Source) statusPass(ctx context.Context, st *model.Store) bool {
 	routeKinds := []kind{kindHTTPRoute, kindGRPCRoute}
-	policyKinds := []kind{kindRetryBudget, kindCircuitBreaker, kindAuthorization, kindMutualTLS, kindRateLimit, kindFaultInjection}
+	policyKinds := []kind{kindRetryBudget, kindCircuitBreaker, kindLoadBalancer, kindAuthorization, kindMutualTLS, kindRateLimit, kindFaultInjection}
 	n := 0
 	for _, k := range slices.Concat(routeKinds, policyKinds) {
 		n += len(s.inf[k].GetStore().ListKeys())
@@ -262,6 +262,8 @@ func (s *Source) policyStatus(ctx context.Context, c *checker, k kind, obj any, 
 	case *policyapi.RetryBudget:
 		m, current = &o.ObjectMeta, o.Status.Conditions
 	case *policyapi.CircuitBreaker:
+		m, current = &o.ObjectMeta, o.Status.Conditions
+	case *policyapi.LoadBalancer:
 		m, current = &o.ObjectMeta, o.Status.Conditions
 	case *policyapi.AuthorizationPolicy:
 		m, current = &o.ObjectMeta, o.Status.Conditions

@@ -1,5 +1,5 @@
 // Package v1alpha1 is the policy.weft.dev/v1alpha1 API: the traffic
-// policies RetryBudget and CircuitBreaker, which apply to a Service, and
+// policies RetryBudget, CircuitBreaker and LoadBalancer, which apply to a Service, and
 // the security policies AuthorizationPolicy and MutualTLSPolicy, which
 // attach to Services, Workloads or a whole namespace, and the route filters
 // RateLimit and FaultInjection, which HTTPRoute and GRPCRoute rules

@@ -33,6 +33,7 @@ func addKnownTypes(s *runtime.Scheme) error {
 	s.AddKnownTypes(SchemeGroupVersion,
 		&RetryBudget{}, &RetryBudgetList{},
 		&CircuitBreaker{}, &CircuitBreakerList{},
+		&LoadBalancer{}, &LoadBalancerList{},
 		&AuthorizationPolicy{}, &AuthorizationPolicyList{},
 		&MutualTLSPolicy{}, &MutualTLSPolicyList{},
 		&RateLimit{}, &RateLimitList{},

@@ -228,3 +228,104 @@ type CircuitBreakerList struct {
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []CircuitBreaker `json:"items"`
 }
+
+// LoadBalancer sets how the callers of a Service pick one of its
+// endpoints: P2CEWMA (the default), RoundRobin, LeastRequest, or RingHash,
+// a consistent hash of what hashOn names, for session affinity. The oldest
+// LoadBalancer of a Service applies.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:categories=weft
+// +kubebuilder:printcolumn:name="Target",type=string,JSONPath=`.spec.targetRef.name`
+// +kubebuilder:printcolumn:name="Policy",type=string,JSONPath=`.spec.policy`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type LoadBalancer struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// +required
+	Spec LoadBalancerSpec `json:"spec"`
+	// +optional
+	Status PolicyStatus `json:"status,omitempty"`
+}
+
+// LoadBalancerSpec is what a LoadBalancer asks for.
+//
+// +kubebuilder:validation:XValidation:rule="!has(self.hashOn) || (has(self.policy) && self.policy == 'RingHash')",message="hashOn is only used by policy RingHash; set policy: RingHash or remove hashOn",fieldPath=".hashOn"
+// +kubebuilder:validation:XValidation:rule="!has(self.policy) || self.policy != 'RingHash' || has(self.hashOn)",message="policy RingHash needs hashOn: a header, a cookie or sourceAddress",fieldPath=".policy"
+type LoadBalancerSpec struct {
+	// TargetRef is the Service whose endpoints are balanced.
+	//
+	// +required
+	TargetRef ServiceTargetReference `json:"targetRef"`
+
+	// Policy is how an endpoint is picked; unset: P2CEWMA.
+	//
+	// +optional
+	Policy BalancingPolicy `json:"policy,omitempty"`
+
+	// HashOn is what RingHash hashes: requests with the same value go to
+	// the same endpoint while it is up. Requests without it are balanced
+	// by P2CEWMA. Only with policy RingHash, which requires it.
+	//
+	// +optional
+	HashOn *HashOn `json:"hashOn,omitempty"`
+}
+
+// BalancingPolicy is how an endpoint is picked: P2CEWMA (the power of two
+// choices over the peak-EWMA latency), RoundRobin, LeastRequest (fewest
+// requests in flight) or RingHash (a consistent hash of hashOn). "": the
+// default, P2CEWMA.
+//
+// +kubebuilder:validation:Enum="";P2CEWMA;RoundRobin;LeastRequest;RingHash
+type BalancingPolicy string
+
+// The balancing policies.
+const (
+	BalancingP2CEWMA      BalancingPolicy = "P2CEWMA"
+	BalancingRoundRobin   BalancingPolicy = "RoundRobin"
+	BalancingLeastRequest BalancingPolicy = "LeastRequest"
+	BalancingRingHash     BalancingPolicy = "RingHash"
+)
+
+// HashOn names what RingHash hashes: exactly one of a request header, a
+// cookie, or the caller's source address.
+//
+// +kubebuilder:validation:XValidation:rule="[has(self.header), has(self.cookie), has(self.sourceAddress) && self.sourceAddress].filter(x, x).size() == 1",message="set exactly one of header, cookie or sourceAddress: true"
+type HashOn struct {
+	// Header hashes the value of a request header.
+	//
+	// +optional
+	Header *HashOnName `json:"header,omitempty"`
+
+	// Cookie hashes the value of a request cookie.
+	//
+	// +optional
+	Cookie *HashOnName `json:"cookie,omitempty"`
+
+	// SourceAddress hashes the caller's IP address.
+	//
+	// +optional
+	SourceAddress bool `json:"sourceAddress,omitempty"`
+}
+
+// HashOnName names a header or a cookie.
+type HashOnName struct {
+	// Name is the header's or the cookie's name (an HTTP token).
+	//
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=256
+	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9!#$%&'*+\-.^_\x60|~]+$`
+	Name string `json:"name"`
+}
+
+// LoadBalancerList is a list of LoadBalancers.
+//
+// +kubebuilder:object:root=true
+type LoadBalancerList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []LoadBalancer `json:"items"`
+}
