@@ -6,6 +6,7 @@ package clocktest
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -18,7 +19,11 @@ type Clock struct {
 
 type waiter struct {
 	at time.Time
-	c  chan time.Time
+	c  chan time.Time  // After's channel, or
+	fn func(time.Time) // called instead (AfterOrReal)
+	// fired is set once an AfterOrReal waiter fired by real time: it no
+	// longer counts as waiting.
+	fired *atomic.Bool
 }
 
 // New returns a clock at 2026-01-01T00:00:00Z.
@@ -44,7 +49,11 @@ func (c *Clock) Advance(d time.Duration) {
 			kept = append(kept, w)
 			continue
 		}
-		w.c <- c.t
+		if w.fn != nil {
+			w.fn(c.t)
+		} else {
+			w.c <- c.t
+		}
 	}
 	c.waiters = kept
 }
@@ -68,5 +77,39 @@ func (c *Clock) After(d time.Duration) <-chan time.Time {
 func (c *Clock) Waiters() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return len(c.waiters)
+	n := 0
+	for _, w := range c.waiters {
+		if w.fired == nil || !w.fired.Load() {
+			n++
+		}
+	}
+	return n
+}
+
+// AfterOrReal is After that also fires once d of real time has passed,
+// whichever comes first, for waits of up to a minute; longer ones follow
+// the fake clock only. For code whose long waits (a renewal due in 17
+// hours) the test drives with Advance, but whose short waits (a retry
+// after a second) must not hang a test that does not advance the clock.
+func (c *Clock) AfterOrReal(d time.Duration) <-chan time.Time {
+	out := make(chan time.Time, 1)
+	var once sync.Once
+	fired := new(atomic.Bool)
+	send := func(t time.Time) {
+		once.Do(func() {
+			fired.Store(true)
+			out <- t
+		})
+	}
+	if d <= time.Minute {
+		time.AfterFunc(d, func() { send(c.Now()) })
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if d <= 0 {
+		send(c.t)
+		return out
+	}
+	c.waiters = append(c.waiters, waiter{at: c.t.Add(d), fn: send, fired: fired})
+	return out
 }

@@ -134,7 +134,7 @@ func (m *issuedMesh) proxyWith(sa, nodeID string, watch []string, explicitBase i
 	done := make(chan error, 1)
 	cp := &sidecar.ControlPlane{
 		Address: m.addr, NodeID: nodeID, Watch: watch, ExplicitBase: uint16(explicitBase),
-		JoinTokenFile: tokFile, TrustBundleFile: filepath.Join(m.caDir, ca.AnchorCertFile), Now: m.clk.Now, After: m.clk.After,
+		JoinTokenFile: tokFile, TrustBundleFile: filepath.Join(m.caDir, ca.AnchorCertFile), Now: m.clk.Now, After: m.clk.AfterOrReal,
 	}
 	if edit != nil {
 		edit(cp)
