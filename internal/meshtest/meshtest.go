@@ -6,6 +6,7 @@ package meshtest
 
 import (
 	"bufio"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -40,15 +41,41 @@ func Build(tb testing.TB, root, dir string, extra ...string) {
 	}
 }
 
-// FreePort returns a loopback TCP port that was free a moment ago.
+// FreePort returns a loopback TCP port that was free a moment ago, and so
+// were the next three (explicit-mode proxies take consecutive ports from a
+// base). It picks below the kernel's ephemeral range (32768 and up on
+// Linux), so that the many outgoing connections of a busy test run cannot
+// take it between now and when the test binds it.
 func FreePort(tb testing.TB) int {
 	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
+	const lo, hi, span = 20000, 32000, 4
+	start := lo + rand.IntN(hi-lo-span)
+	for i := range hi - lo {
+		p := lo + (start-lo+i*7)%(hi-lo-span)
+		if free(p, span) {
+			return p
+		}
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	tb.Fatal("no free loopback port between 20000 and 32000")
+	return 0
+}
+
+// free reports whether ports p to p+n-1 can be bound on loopback.
+func free(p, n int) bool {
+	var lns []net.Listener
+	defer func() {
+		for _, l := range lns {
+			l.Close()
+		}
+	}()
+	for i := range n {
+		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p+i))
+		if err != nil {
+			return false
+		}
+		lns = append(lns, l)
+	}
+	return true
 }
 
 // WriteFile replaces path with content atomically (write, then rename).
