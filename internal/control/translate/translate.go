@@ -584,62 +584,59 @@ func (b *builder) orphanRoutes(svc model.ServiceRef) {
 // retryBudget returns the budget of the oldest valid policy of the
 // service's namespace targeting it.
 func (b *builder) retryBudget(svc *model.Service) *weftv1.RetryBudget {
-	var chosen *model.RetryBudgetPolicy
-	for _, p := range b.snap.RetryBudgetsFor(svc.Ref()) {
-		obj := string(model.KindRetryBudget) + " " + p.Ref().String()
-		budget := cmp.Or(p.Budget, &weftv1.RetryBudget{})
-		name := ""
-		if chosen != nil {
-			name = string(model.KindRetryBudget) + " " + chosen.Ref().String()
-		}
-		if b.policyOK(obj, p.Namespace, svc, chosen != nil, name, &weftv1.Service{Name: "check", RetryBudget: budget}) {
-			chosen = p
-		}
-	}
-	if chosen == nil {
+	p, ok := servicePolicy(b, svc, model.KindRetryBudget, b.snap.RetryBudgetsFor(svc.Ref()),
+		func(p *model.RetryBudgetPolicy) (string, *weftv1.Service) {
+			return p.Namespace, &weftv1.Service{Name: "check", RetryBudget: cmp.Or(p.Budget, &weftv1.RetryBudget{})}
+		})
+	if !ok {
 		return nil
 	}
-	return cmp.Or(cloneMsg(chosen.Budget), &weftv1.RetryBudget{})
+	return cmp.Or(cloneMsg(p.Budget), &weftv1.RetryBudget{})
 }
 
 // circuitBreaker is retryBudget for circuit breaker policies.
 func (b *builder) circuitBreaker(svc *model.Service) *weftv1.CircuitBreaker {
-	var chosen *model.CircuitBreakerPolicy
-	for _, p := range b.snap.CircuitBreakersFor(svc.Ref()) {
-		obj := string(model.KindCircuitBreaker) + " " + p.Ref().String()
-		breaker := cmp.Or(p.Breaker, &weftv1.CircuitBreaker{})
-		name := ""
-		if chosen != nil {
-			name = string(model.KindCircuitBreaker) + " " + chosen.Ref().String()
-		}
-		if b.policyOK(obj, p.Namespace, svc, chosen != nil, name, &weftv1.Service{Name: "check", CircuitBreaker: breaker}) {
-			chosen = p
-		}
-	}
-	if chosen == nil {
+	p, ok := servicePolicy(b, svc, model.KindCircuitBreaker, b.snap.CircuitBreakersFor(svc.Ref()),
+		func(p *model.CircuitBreakerPolicy) (string, *weftv1.Service) {
+			return p.Namespace, &weftv1.Service{Name: "check", CircuitBreaker: cmp.Or(p.Breaker, &weftv1.CircuitBreaker{})}
+		})
+	if !ok {
 		return nil
 	}
-	return cmp.Or(cloneMsg(chosen.Breaker), &weftv1.CircuitBreaker{})
+	return cmp.Or(cloneMsg(p.Breaker), &weftv1.CircuitBreaker{})
 }
 
 // loadBalancer is retryBudget for load balancer policies.
 func (b *builder) loadBalancer(svc *model.Service) *weftv1.LoadBalancer {
-	var chosen *model.LoadBalancerPolicy
-	for _, p := range b.snap.LoadBalancersFor(svc.Ref()) {
-		obj := string(model.KindLoadBalancer) + " " + p.Ref().String()
-		lb := cmp.Or(p.Balancer, &weftv1.LoadBalancer{})
-		name := ""
-		if chosen != nil {
-			name = string(model.KindLoadBalancer) + " " + chosen.Ref().String()
-		}
-		if b.policyOK(obj, p.Namespace, svc, chosen != nil, name, &weftv1.Service{Name: "check", LoadBalancer: lb}) {
-			chosen = p
-		}
-	}
-	if chosen == nil {
+	p, ok := servicePolicy(b, svc, model.KindLoadBalancer, b.snap.LoadBalancersFor(svc.Ref()),
+		func(p *model.LoadBalancerPolicy) (string, *weftv1.Service) {
+			return p.Namespace, &weftv1.Service{Name: "check", LoadBalancer: cmp.Or(p.Balancer, &weftv1.LoadBalancer{})}
+		})
+	if !ok {
 		return nil
 	}
-	return cmp.Or(cloneMsg(chosen.Balancer), &weftv1.LoadBalancer{})
+	return cmp.Or(cloneMsg(p.Balancer), &weftv1.LoadBalancer{})
+}
+
+// servicePolicy picks the policy of a Service among ps (in precedence
+// order): the first that policyOK accepts; the others are reported. check
+// gives a policy's namespace and a Service carrying it, for the proxy's
+// validation.
+func servicePolicy[P interface{ Ref() model.ObjectRef }](b *builder, svc *model.Service, kind model.Kind, ps []P, check func(P) (string, *weftv1.Service)) (P, bool) {
+	var chosen P
+	found := false
+	for _, p := range ps {
+		obj := string(kind) + " " + p.Ref().String()
+		name := ""
+		if found {
+			name = string(kind) + " " + chosen.Ref().String()
+		}
+		ns, probe := check(p)
+		if b.policyOK(obj, ns, svc, found, name, probe) {
+			chosen, found = p, true
+		}
+	}
+	return chosen, found
 }
 
 // policyOK reports whether a policy applies: it must be in the service's
